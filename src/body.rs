@@ -1,0 +1,201 @@
+//! The JSON request body extractor.
+//!
+//! dropshot's `TypedBody` reports a bad body as one flat message, rejects anything not labelled
+//! `application/json`, and answers an oversized body with a 400. This extractor keeps
+//! `TypedBody`'s place in the OpenAPI document but reads the bytes itself: an oversized body is a
+//! 413, and a body that does not decode names the field at fault (`keys[2].weight`) with a message
+//! from which any string the client sent has been removed, since it may have been a secret.
+
+use dropshot::{
+    ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, HttpError, RequestContext,
+    ServerContext, TypedBody,
+};
+use http_body_util::BodyExt;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// How much of an oversized body is read and thrown away, so that the client sees the 413
+/// rather than a reset connection; past this the connection is simply closed.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// A request body decoded from JSON into `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> JsonBody<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl<T> ExclusiveExtractor for JsonBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+        request: hyper::Request<dropshot::Body>,
+    ) -> Result<Self, HttpError> {
+        let limit = rqctx.request_body_max_bytes();
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(to_http(Error::TooLarge(limit)));
+        }
+        let bytes = read_limited(request, limit).await?;
+        decode(&bytes).map(JsonBody).map_err(to_http)
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        TypedBody::<T>::metadata(content_type)
+    }
+}
+
+/// Reads the whole body, or fails with a 413 once it passes `limit` bytes.
+async fn read_limited(request: hyper::Request<dropshot::Body>, limit: usize) -> Result<Vec<u8>, HttpError> {
+    let mut body = request.into_body();
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            to_http(Error::invalid_request("invalid_body", format!("Error reading the request body: {e}")))
+        })?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            while seen < DRAIN_LIMIT {
+                match body.frame().await {
+                    Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                    _ => break,
+                }
+            }
+            return Err(to_http(Error::TooLarge(limit)));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The error travels through dropshot as an `HttpError` and comes back to [`ApiError`] by its
+/// `From<HttpError>`; the code, message and param survive the trip in the error's fields.
+fn to_http(error: Error) -> HttpError {
+    crate::error::ApiError::from(error).into_http_error()
+}
+
+/// Decodes a JSON body into `T`, naming the field at fault on failure.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(decode_error)?;
+    de.end().map_err(|e| {
+        Error::invalid_request("invalid_json", format!("Invalid JSON body: {}", without_strings(&e.to_string())))
+    })?;
+    Ok(value)
+}
+
+fn decode_error(error: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let text = without_strings(&strip_position(&inner.to_string()));
+    if !inner.is_data() {
+        return Error::invalid_request("invalid_json", format!("Invalid JSON body: {text}"));
+    }
+    let join = |field: &str| if path == "." { field.to_string() } else { format!("{path}.{field}") };
+    if let Some(field) = quoted(&text, "unknown field `") {
+        let param = join(field);
+        return Error::invalid("unknown_field", param.clone(), format!("Unknown field: {param}"));
+    }
+    if let Some(field) = quoted(&text, "missing field `") {
+        let param = join(field);
+        return Error::invalid("missing_field", param.clone(), format!("Missing required field: {param}"));
+    }
+    if path == "." {
+        return Error::invalid_request("invalid_body", format!("Invalid request body: {text}"));
+    }
+    Error::invalid("invalid_field", path.clone(), format!("Invalid value for {path}: {text}"))
+}
+
+/// The name in "…`name`…" that follows `prefix`, cut to a sane length.
+fn quoted<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = text.strip_prefix(prefix)?;
+    let name = &rest[..rest.find('`')?];
+    Some(&name[..name.char_indices().nth(64).map_or(name.len(), |(i, _)| i)])
+}
+
+/// serde_json appends " at line L column C"; the param already says where.
+fn strip_position(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// serde quotes the offending string in its messages (`invalid type: string "sk-…"`). Any
+/// string the client sent may be a secret, so each quoted string becomes `a string`.
+pub fn without_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("string \"") {
+        out.push_str(&rest[..start]);
+        let quoted = &rest[start + "string \"".len()..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        out.push_str("a string");
+        rest = match end {
+            Some(i) => &quoted[i + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_are_removed() {
+        let text = r#"invalid type: string "sk-secret\"quoted", expected a boolean"#;
+        assert_eq!(without_strings(text), "invalid type: a string, expected a boolean");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let err = decode::<crate::types::UpdateProviderRequest>(br#"{"network_config":{"base_urll":""}}"#)
+            .unwrap_err();
+        match err {
+            Error::Invalid { code, param, .. } => {
+                assert_eq!(code, "unknown_field");
+                assert_eq!(param.as_deref(), Some("network_config.base_urll"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_secret_in_the_wrong_place_is_not_echoed() {
+        let err = decode::<crate::types::UpdateProviderRequest>(
+            br#"{"keys":[{"value":"sk-live-abcdefghijklmnop"}]}"#,
+        )
+        .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(!text.contains("sk-live"), "{text}");
+        assert!(text.contains("keys[0].value"), "{text}");
+    }
+}

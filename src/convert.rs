@@ -1,0 +1,66 @@
+//! Conversions between the request and response models, for the server and for clients.
+//!
+//! The body of POST is the body of PUT plus the provider's name; a GET response, sent back as a
+//! PUT body, must lose nothing (its redacted secrets stand for the stored ones).
+
+use crate::types::{AddProviderRequest, ProviderResponse, UpdateProviderRequest};
+
+/// A POST body as the provider's name and the PUT body it amounts to.
+pub fn split_add(add: AddProviderRequest) -> (String, UpdateProviderRequest) {
+    let AddProviderRequest {
+        provider,
+        keys,
+        network_config,
+        concurrency_and_buffer_size,
+        proxy_config,
+        send_back_raw_request,
+        send_back_raw_response,
+        custom_provider_config,
+        name,
+        status,
+        config_hash,
+    } = add;
+    let update = UpdateProviderRequest {
+        keys,
+        network_config,
+        concurrency_and_buffer_size,
+        proxy_config,
+        send_back_raw_request,
+        send_back_raw_response,
+        custom_provider_config,
+        name,
+        status,
+        config_hash,
+    };
+    (provider, update)
+}
+
+/// A GET response as a PUT body: edit a field, send it back, and every secret is kept.
+impl From<ProviderResponse> for UpdateProviderRequest {
+    fn from(response: ProviderResponse) -> Self {
+        let ProviderResponse {
+            name,
+            keys,
+            network_config,
+            concurrency_and_buffer_size,
+            proxy_config,
+            send_back_raw_request,
+            send_back_raw_response,
+            custom_provider_config,
+            status,
+            config_hash,
+        } = response;
+        UpdateProviderRequest {
+            keys,
+            network_config: Some(network_config),
+            concurrency_and_buffer_size: Some(concurrency_and_buffer_size),
+            proxy_config,
+            send_back_raw_request,
+            send_back_raw_response,
+            custom_provider_config,
+            name: Some(name),
+            status: Some(status),
+            config_hash,
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The one error type of the API, and the one place where errors become HTTP responses.
+//!
+//! Every failure, dropshot's own included (bad path, unknown route, wrong method, oversized or
+//! malformed body), leaves as Bifrost's error body: `{"is_bifrost_error":false,"status_code":N,
+//! "error":{"message","code","param"},"extra_fields":{}}`. Messages never carry a secret; a 500
+//! never shows internals (those go to the log, which carries no secret either).
+
+use dropshot::{ErrorStatusCode, HttpError, HttpResponseError};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::types::{BifrostError, BifrostErrorExtraFields, ErrorField};
+
+/// What went wrong while handling a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is invalid: a 400 with a stable `code` and, where there is one, the dotted
+    /// path of the offending field.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        param: Option<String>,
+    },
+    #[error("Provider not found: {0}")]
+    NotFound(String),
+    #[error("Provider already exists: {0}")]
+    Exists(String),
+    #[error("Request body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("No route for {0}")]
+    RouteNotFound(String),
+    #[error("Method {0} is not allowed on this path")]
+    MethodNotAllowed(String),
+    /// The store failed; the detail is for the log only.
+    #[error("store failure: {0}")]
+    Store(String),
+    /// The store does not answer (health check).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    /// A 400 for the field at `param`.
+    pub fn invalid(code: &'static str, param: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid { code, message: message.into(), param: Some(param.into()) }
+    }
+
+    /// A 400 that concerns the request as a whole.
+    pub fn invalid_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { code, message: message.into(), param: None }
+    }
+}
+
+/// The HTTP form of an [`Error`]: a status and Bifrost's error body. Handlers return it; dropshot
+/// serializes it as the `BifrostError` schema.
+#[derive(Debug)]
+pub struct ApiError {
+    status: ErrorStatusCode,
+    body: BifrostError,
+    /// What the log shows; for a 500 more than the body does, never a secret.
+    internal: String,
+}
+
+impl ApiError {
+    fn new(status: ErrorStatusCode, code: &str, message: String, param: Option<String>) -> Self {
+        let internal = message.clone();
+        Self::with_internal(status, code, message, param, internal)
+    }
+
+    fn with_internal(
+        status: ErrorStatusCode,
+        code: &str,
+        message: String,
+        param: Option<String>,
+        internal: String,
+    ) -> Self {
+        let body = BifrostError {
+            is_bifrost_error: false,
+            status_code: i64::from(status.as_u16()),
+            error: ErrorField { code: code.to_string(), message, param },
+            extra_fields: BifrostErrorExtraFields::default(),
+        };
+        ApiError { status, body, internal }
+    }
+
+    /// The response body.
+    pub fn body(&self) -> &BifrostError {
+        &self.body
+    }
+
+    /// For extractors, which must fail with an `HttpError`: the error field travels as JSON in
+    /// the internal message, marked by `error_code`, and `From<HttpError>` restores it whole.
+    pub fn into_http_error(self) -> HttpError {
+        HttpError {
+            status_code: self.status,
+            error_code: Some(CARRIED.to_string()),
+            external_message: self.body.error.message.clone(),
+            internal_message: serde_json::to_string(&self.body.error).unwrap_or_default(),
+            headers: None,
+        }
+    }
+}
+
+/// Marks an `HttpError` made by [`ApiError::into_http_error`].
+const CARRIED: &str = "bifrost_error";
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        let internal = error.to_string();
+        match error {
+            Error::Invalid { code, message, param } => {
+                ApiError::new(ErrorStatusCode::BAD_REQUEST, code, message, param)
+            }
+            Error::NotFound(_) => {
+                ApiError::new(ErrorStatusCode::NOT_FOUND, "provider_not_found", internal, None)
+            }
+            Error::Exists(_) => ApiError::new(
+                ErrorStatusCode::CONFLICT,
+                "provider_already_exists",
+                internal,
+                Some("provider".to_string()),
+            ),
+            Error::RouteNotFound(_) => {
+                ApiError::new(ErrorStatusCode::NOT_FOUND, "route_not_found", internal, None)
+            }
+            Error::MethodNotAllowed(_) => ApiError::new(
+                ErrorStatusCode::from_u16(405).expect("405 is an error status"),
+                "method_not_allowed",
+                internal,
+                None,
+            ),
+            Error::TooLarge(_) => {
+                ApiError::new(ErrorStatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", internal, None)
+            }
+            Error::Store(_) => ApiError::with_internal(
+                ErrorStatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "The provider store failed; nothing was changed".to_string(),
+                None,
+                internal,
+            ),
+            Error::Unavailable(_) => ApiError::with_internal(
+                ErrorStatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The provider store does not answer".to_string(),
+                None,
+                internal,
+            ),
+        }
+    }
+}
+
+/// dropshot's own errors: routing, path parameters, request bodies, panics.
+impl From<HttpError> for ApiError {
+    fn from(error: HttpError) -> Self {
+        let status = error.status_code;
+        if error.error_code.as_deref() == Some(CARRIED) {
+            if let Ok(field) = serde_json::from_str::<ErrorField>(&error.internal_message) {
+                return ApiError::new(status, &field.code, field.message, field.param);
+            }
+        }
+        let code = match status.as_u16() {
+            404 => "route_not_found",
+            405 => "method_not_allowed",
+            413 => "payload_too_large",
+            400..=499 => "invalid_request",
+            _ => "internal_error",
+        };
+        let message = if status.is_server_error() {
+            "Internal server error".to_string()
+        } else {
+            error.external_message
+        };
+        ApiError::with_internal(status, code, message, None, error.internal_message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.internal)
+    }
+}
+
+impl Serialize for ApiError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.body.serialize(serializer)
+    }
+}
+
+impl JsonSchema for ApiError {
+    fn schema_name() -> String {
+        BifrostError::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        BifrostError::json_schema(generator)
+    }
+}
+
+impl HttpResponseError for ApiError {
+    fn status_code(&self) -> ErrorStatusCode {
+        self.status
+    }
+}

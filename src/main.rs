@@ -1,0 +1,77 @@
+//! The `bifrost-providers` binary: serves the API, or prints its OpenAPI document.
+
+use std::net::SocketAddr;
+
+use bifrost_providers::{api, logging, server, store};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Store and serve the provider configurations of a Bifrost AI gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the provider-management API.
+    Serve(Serve),
+    /// Print the OpenAPI document the server describes (for drift checks).
+    Openapi,
+}
+
+#[derive(clap::Args)]
+struct Serve {
+    /// Address to listen on; port 0 picks a free port (the log says which).
+    #[arg(long, env = "BIFROST_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Where providers are stored: sqlite://PATH (a file, created on first start) or memory://.
+    #[arg(long, env = "BIFROST_STORE", default_value = store::DEFAULT_URL)]
+    store: String,
+    /// Largest accepted request body, in bytes; a larger one is answered with 413.
+    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
+    max_body_bytes: usize,
+    /// Log format, to stderr; the level comes from RUST_LOG (default info).
+    #[arg(long, env = "BIFROST_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::Format,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match Cli::parse().command {
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&api::openapi()).expect("JSON"));
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Serve(args) => match serve(args).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(message) => {
+                tracing::error!("{message}");
+                eprintln!("bifrost-providers: {message}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(args: Serve) -> Result<(), String> {
+    logging::init(args.log_format);
+    let store = store::open(&args.store)?;
+    let settings = server::Settings { bind: args.bind, store, max_body_bytes: args.max_body_bytes };
+    let server = server::start(settings, logging::dropshot_logger())?;
+    tracing::info!(local_addr = %server.local_addr(), store = %args.store, "listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.close().await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

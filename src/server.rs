@@ -1,0 +1,206 @@
+//! The running server: the API trait implemented on a store, and the dropshot server around it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dropshot::{
+    ApiDescription, ApiEndpoint, ApiEndpointVersions, ConfigDropshot, HttpResponseOk, HttpServer, Path,
+    RequestContext, ServerBuilder,
+};
+use http::Method;
+
+use crate::api::{ProviderPath, ProvidersApi, providers_api_mod};
+use crate::body::JsonBody;
+use crate::error::{ApiError, Error};
+use crate::provider::{self, StoredProvider};
+use crate::store::{Change, Store};
+use crate::types::{
+    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse, UpdateProviderRequest,
+};
+use crate::validate;
+
+/// The default request body limit: 4 MiB (dropshot's own default is 1024 bytes).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+
+/// What every handler sees.
+pub struct Context {
+    pub store: Arc<dyn Store>,
+}
+
+/// How to run the server.
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub max_body_bytes: usize,
+}
+
+/// Starts the server; it runs until closed. Its request body limit is `max_body_bytes`; beyond
+/// it, a 413.
+pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context>, String> {
+    let config = ConfigDropshot {
+        bind_address: settings.bind,
+        default_request_body_max_bytes: settings.max_body_bytes,
+        ..Default::default()
+    };
+    ServerBuilder::new(api(), Context { store: settings.store }, log)
+        .config(config)
+        .start()
+        .map_err(|e| format!("cannot start the server on {}: {e}", settings.bind))
+}
+
+/// The API's endpoints, plus hidden ones that answer every other method on its paths, and every
+/// path below them, with the contract's error body (dropshot's router would answer those itself,
+/// in its own shape).
+pub fn api() -> ApiDescription<Context> {
+    let mut api = providers_api_mod::api_description::<Server>().expect("the API description is valid");
+    let all = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS];
+    let served: &[(&str, &[Method])] = &[
+        ("/api/providers", &[Method::GET, Method::POST]),
+        ("/api/providers/{provider}", &[Method::GET, Method::PUT, Method::DELETE]),
+        ("/health", &[Method::GET]),
+    ];
+    for (path, methods) in served {
+        for method in all.iter().filter(|m| !methods.contains(m)) {
+            let endpoint = if path.contains("{provider}") {
+                ApiEndpoint::new("method_not_allowed".into(), not_allowed_with_path, method.clone(), "application/json", path, ApiEndpointVersions::All)
+            } else {
+                ApiEndpoint::new("method_not_allowed".into(), not_allowed, method.clone(), "application/json", path, ApiEndpointVersions::All)
+            };
+            api.register(endpoint.visible(false)).expect("hidden endpoint registers");
+        }
+    }
+    for method in &all {
+        let endpoints = [
+            ApiEndpoint::new("route_not_found".into(), below_provider, method.clone(), "application/json", "/api/providers/{provider}/{rest:.*}", ApiEndpointVersions::All),
+            ApiEndpoint::new("route_not_found".into(), below_health, method.clone(), "application/json", "/health/{rest:.*}", ApiEndpointVersions::All),
+        ];
+        for endpoint in endpoints {
+            api.register(endpoint.visible(false)).expect("hidden endpoint registers");
+        }
+    }
+    api
+}
+
+/// A path below `/api/providers/{provider}`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct BelowProvider {
+    provider: String,
+    rest: Vec<String>,
+}
+
+/// A path below `/health`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct BelowHealth {
+    rest: Vec<String>,
+}
+
+async fn not_allowed(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
+    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
+}
+
+async fn not_allowed_with_path(
+    rqctx: RequestContext<Context>,
+    _path: Path<ProviderPath>,
+) -> Result<HttpResponseOk<()>, ApiError> {
+    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
+}
+
+async fn below_provider(_: RequestContext<Context>, path: Path<BelowProvider>) -> Result<HttpResponseOk<()>, ApiError> {
+    let BelowProvider { provider, rest } = path.into_inner();
+    Err(Error::RouteNotFound(format!("/api/providers/{provider}/{}", rest.join("/"))).into())
+}
+
+async fn below_health(_: RequestContext<Context>, path: Path<BelowHealth>) -> Result<HttpResponseOk<()>, ApiError> {
+    Err(Error::RouteNotFound(format!("/health/{}", path.into_inner().rest.join("/"))).into())
+}
+
+/// The implementation of [`ProvidersApi`].
+pub enum Server {}
+
+impl ProvidersApi for Server {
+    type Context = Context;
+
+    async fn list_providers(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError> {
+        let providers: Vec<ProviderResponse> =
+            rqctx.context().store.list().await?.iter().map(|p| provider::present(p)).collect();
+        let total = providers.len() as i64;
+        Ok(HttpResponseOk(ListProvidersResponse { providers, total }))
+    }
+
+    async fn add_provider(
+        rqctx: RequestContext<Context>,
+        body: JsonBody<AddProviderRequest>,
+    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+        let (name, request) = crate::convert::split_add(body.into_inner());
+        validate::provider_name(&name, "provider")?;
+        let written = rqctx
+            .context()
+            .store
+            .modify(
+                &name.clone(),
+                Box::new(move |current| match current {
+                    Some(_) => Err(Error::Exists(name)),
+                    None => provider::desired_state(&name, request, None).map(Change::Put),
+                }),
+            )
+            .await?;
+        Ok(HttpResponseOk(shown(written.after)?))
+    }
+
+    async fn get_provider(
+        rqctx: RequestContext<Context>,
+        path: Path<ProviderPath>,
+    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+        let name = path_name(path)?;
+        let stored = rqctx.context().store.get(&name).await?;
+        let stored = stored.ok_or(Error::NotFound(name))?;
+        Ok(HttpResponseOk(provider::present(&stored)))
+    }
+
+    async fn update_provider(
+        rqctx: RequestContext<Context>,
+        path: Path<ProviderPath>,
+        body: JsonBody<UpdateProviderRequest>,
+    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+        let name = path_name(path)?;
+        let request = body.into_inner();
+        let target = name.clone();
+        let written = rqctx
+            .context()
+            .store
+            .modify(&target, Box::new(move |current| provider::desired_state(&name, request, current).map(Change::Put)))
+            .await?;
+        Ok(HttpResponseOk(shown(written.after)?))
+    }
+
+    async fn delete_provider(
+        rqctx: RequestContext<Context>,
+        path: Path<ProviderPath>,
+    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+        let name = path_name(path)?;
+        let target = name.clone();
+        let written = rqctx
+            .context()
+            .store
+            .modify(&target, Box::new(move |current| current.map(|_| Change::Delete).ok_or(Error::NotFound(name))))
+            .await?;
+        Ok(HttpResponseOk(shown(written.before)?))
+    }
+
+    async fn health(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<HealthResponse>, ApiError> {
+        rqctx.context().store.health().await?;
+        Ok(HttpResponseOk(HealthResponse { status: "ok".into() }))
+    }
+}
+
+fn path_name(path: Path<ProviderPath>) -> Result<String, Error> {
+    let name = path.into_inner().provider;
+    validate::provider_name(&name, "provider")?;
+    Ok(name)
+}
+
+fn shown(state: Option<Arc<StoredProvider>>) -> Result<ProviderResponse, Error> {
+    state
+        .map(|p| provider::present(&p))
+        .ok_or_else(|| Error::Store("a write left no provider to show".into()))
+}

@@ -1,0 +1,180 @@
+//! A store held in memory, optionally backed by a SQLite file: reads come from memory, writes go
+//! through one writer thread that applies them to the file first.
+//!
+//! The writer takes whatever writes are queued (up to [`MAX_BATCH`]), decides each against the
+//! state left by the ones before it, commits them in one transaction, and only then publishes the
+//! new states and answers the writers. A failed commit publishes nothing and fails every write of
+//! the batch: memory and file stay equal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::sqlite::Disk;
+use super::{Change, Mutation, Store, Written};
+use crate::error::Error;
+use crate::provider::StoredProvider;
+
+/// The most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+type Providers = BTreeMap<String, Arc<StoredProvider>>;
+
+enum Job {
+    Modify { name: String, mutation: Mutation, reply: oneshot::Sender<Result<Written, Error>> },
+    Ping(oneshot::Sender<Result<(), Error>>),
+}
+
+pub struct LocalStore {
+    providers: Arc<RwLock<Providers>>,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl LocalStore {
+    /// A store that keeps nothing beyond the process.
+    pub fn memory() -> Self {
+        Self::start(None, Vec::new())
+    }
+
+    /// A store backed by the SQLite file at `path`, created when missing.
+    pub fn open_sqlite(path: &std::path::Path) -> Result<Self, String> {
+        let (disk, providers) = Disk::open(path)?;
+        Ok(Self::start(Some(disk), providers))
+    }
+
+    fn start(disk: Option<Disk>, loaded: Vec<StoredProvider>) -> Self {
+        let providers: Providers = loaded.into_iter().map(|p| (p.name.clone(), Arc::new(p))).collect();
+        let providers = Arc::new(RwLock::new(providers));
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let shared = Arc::clone(&providers);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || Writer { providers: shared, disk }.run(queue))
+            .expect("spawn the store writer thread");
+        LocalStore { providers, jobs }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Providers> {
+        self.providers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn submit<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(job(reply)).map_err(|_| Error::Store("the store writer has stopped".into()))?;
+        answer.await.map_err(|_| Error::Store("the store writer dropped a write".into()))?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for LocalStore {
+    async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error> {
+        Ok(self.read().get(name).cloned())
+    }
+
+    async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error> {
+        Ok(self.read().values().cloned().collect())
+    }
+
+    async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
+        let name = name.to_string();
+        self.submit(|reply| Job::Modify { name, mutation, reply }).await
+    }
+
+    async fn health(&self) -> Result<(), Error> {
+        self.submit(Job::Ping).await
+    }
+}
+
+struct Writer {
+    providers: Arc<RwLock<Providers>>,
+    disk: Option<Disk>,
+}
+
+type Reply = oneshot::Sender<Result<Written, Error>>;
+
+impl Writer {
+    fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = queue.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.apply(batch);
+        }
+    }
+
+    fn apply(&mut self, batch: Vec<Job>) {
+        let mut staged: HashMap<String, Option<Arc<StoredProvider>>> = HashMap::new();
+        let mut order = Vec::new();
+        let mut answers: Vec<(Reply, Result<Written, Error>)> = Vec::new();
+        for job in batch {
+            let (name, mutation, reply) = match job {
+                Job::Modify { name, mutation, reply } => (name, mutation, reply),
+                Job::Ping(reply) => {
+                    let _ = reply.send(self.ping());
+                    continue;
+                }
+            };
+            let before = match staged.get(&name) {
+                Some(state) => state.clone(),
+                None => self.providers.read().unwrap_or_else(|e| e.into_inner()).get(&name).cloned(),
+            };
+            let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
+                .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())));
+            let result = decided.map(|change| {
+                let after = match change {
+                    Change::Put(p) => Some(Arc::new(p)),
+                    Change::Delete => None,
+                };
+                if !staged.contains_key(&name) {
+                    order.push(name.clone());
+                }
+                staged.insert(name, after.clone());
+                Written { before, after }
+            });
+            answers.push((reply, result));
+        }
+        let changes: Vec<_> = order.into_iter().map(|n| {
+            let state = staged.remove(&n).flatten();
+            (n, state)
+        }).collect();
+        if let Err(e) = self.persist(&changes) {
+            tracing::error!(error = %e, writes = changes.len(), "store commit failed; nothing was changed");
+            for (reply, result) in answers {
+                let _ = reply.send(result.and(Err(Error::Store(e.clone()))));
+            }
+            return;
+        }
+        {
+            let mut providers = self.providers.write().unwrap_or_else(|e| e.into_inner());
+            for (name, state) in changes {
+                match state {
+                    Some(p) => providers.insert(name, p),
+                    None => providers.remove(&name),
+                };
+            }
+        }
+        for (reply, result) in answers {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn persist(&mut self, changes: &[(String, Option<Arc<StoredProvider>>)]) -> Result<(), String> {
+        match &mut self.disk {
+            Some(disk) if !changes.is_empty() => disk.write(changes),
+            _ => Ok(()),
+        }
+    }
+
+    fn ping(&self) -> Result<(), Error> {
+        match &self.disk {
+            Some(disk) => disk.ping().map_err(Error::Unavailable),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Where providers live, behind one trait so that stores can be swapped by URL.
+//!
+//! A store applies a [`Mutation`] to one provider atomically: the mutation sees the current
+//! state, decides the new one (or refuses, and nothing changes), and the caller hears back only
+//! once the change is durable. Writes to one provider are serialised; readers see either the
+//! state before a write or the state after it, never a part of it.
+
+mod local;
+mod sqlite;
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::provider::StoredProvider;
+
+pub use local::LocalStore;
+
+/// What a mutation decides.
+pub enum Change {
+    /// Store this as the provider's new state.
+    Put(StoredProvider),
+    /// Delete the provider.
+    Delete,
+}
+
+/// A decision about one provider, made against its current state (`None` when it does not
+/// exist). An `Err` leaves the store as it was.
+pub type Mutation = Box<dyn FnOnce(Option<&StoredProvider>) -> Result<Change, Error> + Send>;
+
+/// A provider before and after an accepted mutation.
+#[derive(Debug)]
+pub struct Written {
+    pub before: Option<Arc<StoredProvider>>,
+    pub after: Option<Arc<StoredProvider>>,
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// One provider, by name.
+    async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error>;
+
+    /// Every provider, sorted by name.
+    async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error>;
+
+    /// Applies `mutation` to provider `name`; returns once the result is durable.
+    async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error>;
+
+    /// Whether the store answers.
+    async fn health(&self) -> Result<(), Error>;
+}
+
+/// The default store: a SQLite file under `./data/`, created on first start.
+pub const DEFAULT_URL: &str = "sqlite://./data/bifrost-providers.db";
+
+/// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing)
+/// or `memory://` (nothing survives the process).
+pub fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        if path.is_empty() {
+            return Err(format!("store URL {url:?} names no file"));
+        }
+        return Ok(Arc::new(LocalStore::open_sqlite(std::path::Path::new(path))?));
+    }
+    if url == "memory://" || url == "memory:" {
+        return Ok(Arc::new(LocalStore::memory()));
+    }
+    Err(format!("unsupported store URL {url:?}: use sqlite://PATH or memory://"))
+}
