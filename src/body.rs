@@ -105,7 +105,16 @@ fn decode_error(error: serde_path_to_error::Error<serde_json::Error>) -> Error {
     if !inner.is_data() {
         return Error::invalid_request("invalid_json", format!("Invalid JSON body: {text}"));
     }
-    let join = |field: &str| if path == "." { field.to_string() } else { format!("{path}.{field}") };
+    // The path ends at the struct that refused, or (for an unknown field) at the field itself.
+    let join = |field: &str| {
+        if path == "." {
+            field.to_string()
+        } else if path == field || path.ends_with(&format!(".{field}")) {
+            path.clone()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
     if let Some(field) = quoted(&text, "unknown field `") {
         let param = join(field);
         return Error::invalid("unknown_field", param.clone(), format!("Unknown field: {param}"));

@@ -1,9 +1,12 @@
 //! Structured logs through tracing, dropshot's slog records included.
 //!
-//! What is logged: requests (method, URI, status, latency, request id), store failures, start and
+//! What is logged: requests (request id, method, URI, status, latency), store failures, start and
 //! stop. What never is: a request body, a secret. Error messages that reach the log are the ones
 //! clients see, from which any client-sent string has been removed.
 
+use std::fmt::Arguments;
+
+use slog::{KV, Key, OwnedKVList, Record, Serializer};
 use tracing_subscriber::EnvFilter;
 
 /// The log formats.
@@ -27,5 +30,77 @@ pub fn init(format: Format) {
 
 /// A slog logger for dropshot whose records become tracing events.
 pub fn dropshot_logger() -> slog::Logger {
-    slog::Logger::root(tracing_slog::TracingSlogDrain, slog::o!())
+    slog::Logger::root(SlogToTracing, slog::o!())
+}
+
+/// Turns dropshot's slog records, with the request's context (`req_id`, `method`, `uri`, …) that
+/// dropshot keeps on the logger rather than the record, into tracing events with those fields.
+struct SlogToTracing;
+
+/// The fields dropshot logs that an operator wants; others are dropped.
+#[derive(Default)]
+struct Fields {
+    req_id: Option<String>,
+    method: Option<String>,
+    uri: Option<String>,
+    remote_addr: Option<String>,
+    response_code: Option<String>,
+    latency_us: Option<String>,
+    error: Option<String>,
+}
+
+impl Serializer for Fields {
+    fn emit_arguments(&mut self, key: Key, val: &Arguments) -> slog::Result {
+        let slot = match key.as_ref() {
+            "req_id" => &mut self.req_id,
+            "method" => &mut self.method,
+            "uri" => &mut self.uri,
+            "remote_addr" => &mut self.remote_addr,
+            "response_code" => &mut self.response_code,
+            "latency_us" => &mut self.latency_us,
+            "error_message_internal" => &mut self.error,
+            _ => return Ok(()),
+        };
+        let text = val.to_string();
+        if !text.is_empty() {
+            slot.get_or_insert(text);
+        }
+        Ok(())
+    }
+}
+
+impl slog::Drain for SlogToTracing {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        let mut f = Fields::default();
+        let _ = record.kv().serialize(record, &mut f);
+        let _ = values.serialize(record, &mut f);
+        macro_rules! emit {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "dropshot",
+                    $level,
+                    req_id = f.req_id,
+                    method = f.method,
+                    uri = f.uri,
+                    remote_addr = f.remote_addr,
+                    status = f.response_code,
+                    latency_us = f.latency_us,
+                    error = f.error,
+                    "{}",
+                    record.msg()
+                )
+            };
+        }
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => emit!(tracing::Level::ERROR),
+            slog::Level::Warning => emit!(tracing::Level::WARN),
+            slog::Level::Info => emit!(tracing::Level::INFO),
+            slog::Level::Debug => emit!(tracing::Level::DEBUG),
+            slog::Level::Trace => emit!(tracing::Level::TRACE),
+        }
+        Ok(())
+    }
 }

@@ -48,9 +48,8 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         .map_err(|e| format!("cannot start the server on {}: {e}", settings.bind))
 }
 
-/// The API's endpoints, plus hidden ones that answer every other method on its paths, and every
-/// path below them, with the contract's error body (dropshot's router would answer those itself,
-/// in its own shape).
+/// The API's endpoints, plus hidden ones that answer every other method on its paths with the
+/// contract's error body (dropshot's router would answer a wrong method in its own shape).
 pub fn api() -> ApiDescription<Context> {
     let mut api = providers_api_mod::api_description::<Server>().expect("the API description is valid");
     let all = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS];
@@ -69,29 +68,7 @@ pub fn api() -> ApiDescription<Context> {
             api.register(endpoint.visible(false)).expect("hidden endpoint registers");
         }
     }
-    for method in &all {
-        let endpoints = [
-            ApiEndpoint::new("route_not_found".into(), below_provider, method.clone(), "application/json", "/api/providers/{provider}/{rest:.*}", ApiEndpointVersions::All),
-            ApiEndpoint::new("route_not_found".into(), below_health, method.clone(), "application/json", "/health/{rest:.*}", ApiEndpointVersions::All),
-        ];
-        for endpoint in endpoints {
-            api.register(endpoint.visible(false)).expect("hidden endpoint registers");
-        }
-    }
     api
-}
-
-/// A path below `/api/providers/{provider}`.
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct BelowProvider {
-    provider: String,
-    rest: Vec<String>,
-}
-
-/// A path below `/health`.
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct BelowHealth {
-    rest: Vec<String>,
 }
 
 async fn not_allowed(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
@@ -103,15 +80,6 @@ async fn not_allowed_with_path(
     _path: Path<ProviderPath>,
 ) -> Result<HttpResponseOk<()>, ApiError> {
     Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
-}
-
-async fn below_provider(_: RequestContext<Context>, path: Path<BelowProvider>) -> Result<HttpResponseOk<()>, ApiError> {
-    let BelowProvider { provider, rest } = path.into_inner();
-    Err(Error::RouteNotFound(format!("/api/providers/{provider}/{}", rest.join("/"))).into())
-}
-
-async fn below_health(_: RequestContext<Context>, path: Path<BelowHealth>) -> Result<HttpResponseOk<()>, ApiError> {
-    Err(Error::RouteNotFound(format!("/health/{}", path.into_inner().rest.join("/"))).into())
 }
 
 /// The implementation of [`ProvidersApi`].
