@@ -144,9 +144,18 @@ fn strip_position(text: &str) -> String {
     }
 }
 
-/// serde quotes the offending string in its messages (`invalid type: string "sk-…"`). Any
-/// string the client sent may be a secret, so each quoted string becomes `a string`.
+/// serde quotes the offending string in its messages (`invalid type: string "sk-…"`, ``unknown
+/// variant `sk-…` ``). Any string the client sent may be a secret, so each quoted string becomes
+/// `a string`, and an unknown variant goes unnamed.
 pub fn without_strings(text: &str) -> String {
+    let text = match text.strip_prefix("unknown variant `") {
+        Some(rest) => match rest.find("`, ") {
+            Some(end) => format!("unknown variant, {}", &rest[end + 3..]),
+            None => "unknown variant".to_string(),
+        },
+        None => text.to_string(),
+    };
+    let text = text.as_str();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("string \"") {
@@ -182,6 +191,8 @@ mod tests {
     fn quoted_strings_are_removed() {
         let text = r#"invalid type: string "sk-secret\"quoted", expected a boolean"#;
         assert_eq!(without_strings(text), "invalid type: a string, expected a boolean");
+        let text = "unknown variant `sk-secret`, expected one of `none`, `http`";
+        assert_eq!(without_strings(text), "unknown variant, expected one of `none`, `http`");
     }
 
     #[test]
