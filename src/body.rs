@@ -40,12 +40,16 @@ where
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
         let limit = rqctx.request_body_max_bytes();
-        let declared = request
-            .headers()
+        let headers = request.headers();
+        let declared = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
+        // A client waiting for `100 Continue` has not sent the body yet, and one that announces
+        // more than we would drain will not be read: both hear the 413 at once.
+        let waiting = headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let cap = if waiting { limit } else { DRAIN_LIMIT };
+        if declared.is_some_and(|len| len > cap as u64) {
             return Err(to_http(Error::TooLarge(limit)));
         }
         let bytes = read_limited(request, limit).await?;
