@@ -10,7 +10,8 @@ use serde::Deserialize;
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::types::{
-    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse, UpdateProviderRequest,
+    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse,
+    UpdateProviderRequest,
 };
 
 /// The `{provider}` path parameter.
@@ -79,13 +80,18 @@ pub trait ProvidersApi {
     ///
     /// Answers 200 once the store answers, 503 while it does not.
     #[endpoint { method = GET, path = "/health", operation_id = "health", tags = ["Health"] }]
-    async fn health(rqctx: RequestContext<Self::Context>) -> Result<HttpResponseOk<HealthResponse>, ApiError>;
+    async fn health(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<HealthResponse>, ApiError>;
 }
 
 /// The OpenAPI document of the API as dropshot describes it, with no server running.
 pub fn openapi() -> serde_json::Value {
     let api = providers_api_mod::stub_api_description().expect("the API description is valid");
-    api.openapi("Bifrost provider-management API", semver::Version::new(1, 0, 0))
-        .json()
-        .expect("the OpenAPI document serializes")
+    api.openapi(
+        "Bifrost provider-management API",
+        semver::Version::new(1, 0, 0),
+    )
+    .json()
+    .expect("the OpenAPI document serializes")
 }

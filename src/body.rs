@@ -47,7 +47,9 @@ where
             .and_then(|v| v.parse::<u64>().ok());
         // A client waiting for `100 Continue` has not sent the body yet, and one that announces
         // more than we would drain will not be read: both hear the 413 at once.
-        let waiting = headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let waiting = headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let cap = if waiting { limit } else { DRAIN_LIMIT };
         if declared.is_some_and(|len| len > cap as u64) {
             return Err(to_http(Error::TooLarge(limit)));
@@ -62,15 +64,23 @@ where
 }
 
 /// Reads the whole body, or fails with a 413 once it passes `limit` bytes.
-async fn read_limited(request: hyper::Request<dropshot::Body>, limit: usize) -> Result<Vec<u8>, HttpError> {
+async fn read_limited(
+    request: hyper::Request<dropshot::Body>,
+    limit: usize,
+) -> Result<Vec<u8>, HttpError> {
     let mut body = request.into_body();
     let mut bytes = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            to_http(Error::invalid_request("invalid_body", format!("Error reading the request body: {e}")))
+            to_http(Error::invalid_request(
+                "invalid_body",
+                format!("Error reading the request body: {e}"),
+            ))
         })?;
-        let Ok(chunk) = frame.into_data() else { continue };
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
         seen = seen.saturating_add(chunk.len());
         if seen > limit {
             while seen < DRAIN_LIMIT {
@@ -97,7 +107,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(decode_error)?;
     de.end().map_err(|e| {
-        Error::invalid_request("invalid_json", format!("Invalid JSON body: {}", without_strings(&e.to_string())))
+        Error::invalid_request(
+            "invalid_json",
+            format!("Invalid JSON body: {}", without_strings(&e.to_string())),
+        )
     })?;
     Ok(value)
 }
@@ -121,16 +134,28 @@ fn decode_error(error: serde_path_to_error::Error<serde_json::Error>) -> Error {
     };
     if let Some(field) = quoted(&text, "unknown field `") {
         let param = join(field);
-        return Error::invalid("unknown_field", param.clone(), format!("Unknown field: {param}"));
+        return Error::invalid(
+            "unknown_field",
+            param.clone(),
+            format!("Unknown field: {param}"),
+        );
     }
     if let Some(field) = quoted(&text, "missing field `") {
         let param = join(field);
-        return Error::invalid("missing_field", param.clone(), format!("Missing required field: {param}"));
+        return Error::invalid(
+            "missing_field",
+            param.clone(),
+            format!("Missing required field: {param}"),
+        );
     }
     if path == "." {
         return Error::invalid_request("invalid_body", format!("Invalid request body: {text}"));
     }
-    Error::invalid("invalid_field", path.clone(), format!("Invalid value for {path}: {text}"))
+    Error::invalid(
+        "invalid_field",
+        path.clone(),
+        format!("Invalid value for {path}: {text}"),
+    )
 }
 
 /// The name in "…`name`…" that follows `prefix`, cut to a sane length.
@@ -194,15 +219,23 @@ mod tests {
     #[test]
     fn quoted_strings_are_removed() {
         let text = r#"invalid type: string "sk-secret\"quoted", expected a boolean"#;
-        assert_eq!(without_strings(text), "invalid type: a string, expected a boolean");
+        assert_eq!(
+            without_strings(text),
+            "invalid type: a string, expected a boolean"
+        );
         let text = "unknown variant `sk-secret`, expected one of `none`, `http`";
-        assert_eq!(without_strings(text), "unknown variant, expected one of `none`, `http`");
+        assert_eq!(
+            without_strings(text),
+            "unknown variant, expected one of `none`, `http`"
+        );
     }
 
     #[test]
     fn unknown_fields_are_named_with_their_path() {
-        let err = decode::<crate::types::UpdateProviderRequest>(br#"{"network_config":{"base_urll":""}}"#)
-            .unwrap_err();
+        let err = decode::<crate::types::UpdateProviderRequest>(
+            br#"{"network_config":{"base_urll":""}}"#,
+        )
+        .unwrap_err();
         match err {
             Error::Invalid { code, param, .. } => {
                 assert_eq!(code, "unknown_field");

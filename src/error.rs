@@ -42,13 +42,25 @@ pub enum Error {
 
 impl Error {
     /// A 400 for the field at `param`.
-    pub fn invalid(code: &'static str, param: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid { code, message: message.into(), param: Some(param.into()) }
+    pub fn invalid(
+        code: &'static str,
+        param: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            code,
+            message: message.into(),
+            param: Some(param.into()),
+        }
     }
 
     /// A 400 that concerns the request as a whole.
     pub fn invalid_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid { code, message: message.into(), param: None }
+        Error::Invalid {
+            code,
+            message: message.into(),
+            param: None,
+        }
     }
 }
 
@@ -78,10 +90,18 @@ impl ApiError {
         let body = BifrostError {
             is_bifrost_error: false,
             status_code: i64::from(status.as_u16()),
-            error: ErrorField { code: code.to_string(), message, param },
+            error: ErrorField {
+                code: code.to_string(),
+                message,
+                param,
+            },
             extra_fields: BifrostErrorExtraFields::default(),
         };
-        ApiError { status, body, internal }
+        ApiError {
+            status,
+            body,
+            internal,
+        }
     }
 
     /// The response body.
@@ -109,30 +129,41 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         let internal = error.to_string();
         match error {
-            Error::Invalid { code, message, param } => {
-                ApiError::new(ErrorStatusCode::BAD_REQUEST, code, message, param)
-            }
-            Error::NotFound(_) => {
-                ApiError::new(ErrorStatusCode::NOT_FOUND, "provider_not_found", internal, None)
-            }
+            Error::Invalid {
+                code,
+                message,
+                param,
+            } => ApiError::new(ErrorStatusCode::BAD_REQUEST, code, message, param),
+            Error::NotFound(_) => ApiError::new(
+                ErrorStatusCode::NOT_FOUND,
+                "provider_not_found",
+                internal,
+                None,
+            ),
             Error::Exists(_) => ApiError::new(
                 ErrorStatusCode::CONFLICT,
                 "provider_already_exists",
                 internal,
                 Some("provider".to_string()),
             ),
-            Error::RouteNotFound(_) => {
-                ApiError::new(ErrorStatusCode::NOT_FOUND, "route_not_found", internal, None)
-            }
+            Error::RouteNotFound(_) => ApiError::new(
+                ErrorStatusCode::NOT_FOUND,
+                "route_not_found",
+                internal,
+                None,
+            ),
             Error::MethodNotAllowed(_) => ApiError::new(
                 ErrorStatusCode::from_u16(405).expect("405 is an error status"),
                 "method_not_allowed",
                 internal,
                 None,
             ),
-            Error::TooLarge(_) => {
-                ApiError::new(ErrorStatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", internal, None)
-            }
+            Error::TooLarge(_) => ApiError::new(
+                ErrorStatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                internal,
+                None,
+            ),
             Error::Store(_) => ApiError::with_internal(
                 ErrorStatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -155,10 +186,10 @@ impl From<Error> for ApiError {
 impl From<HttpError> for ApiError {
     fn from(error: HttpError) -> Self {
         let status = error.status_code;
-        if error.error_code.as_deref() == Some(CARRIED) {
-            if let Ok(field) = serde_json::from_str::<ErrorField>(&error.internal_message) {
-                return ApiError::new(status, &field.code, field.message, field.param);
-            }
+        if error.error_code.as_deref() == Some(CARRIED)
+            && let Ok(field) = serde_json::from_str::<ErrorField>(&error.internal_message)
+        {
+            return ApiError::new(status, &field.code, field.message, field.param);
         }
         let code = match status.as_u16() {
             404 => "route_not_found",

@@ -6,7 +6,10 @@ use bifrost_providers::{api, logging, server, store};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "Store and serve the provider configurations of a Bifrost AI gateway")]
+#[command(
+    version,
+    about = "Store and serve the provider configurations of a Bifrost AI gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +44,10 @@ struct Serve {
 async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Command::Openapi => {
-            println!("{}", serde_json::to_string_pretty(&api::openapi()).expect("JSON"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&api::openapi()).expect("JSON")
+            );
             std::process::ExitCode::SUCCESS
         }
         Command::Serve(args) => match serve(args).await {
@@ -58,7 +64,11 @@ async fn main() -> std::process::ExitCode {
 async fn serve(args: Serve) -> Result<(), String> {
     logging::init(args.log_format);
     let store = store::open(&args.store)?;
-    let settings = server::Settings { bind: args.bind, store, max_body_bytes: args.max_body_bytes };
+    let settings = server::Settings {
+        bind: args.bind,
+        store,
+        max_body_bytes: args.max_body_bytes,
+    };
     let server = server::start(settings, logging::dropshot_logger())?;
     tracing::info!(local_addr = %server.local_addr(), store = %args.store, "listening");
     shutdown_signal().await;

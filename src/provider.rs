@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 use crate::error::Error;
 use crate::secrets::{self, PROXY_MASK};
 use crate::types::{
-    ConcurrencyAndBufferSize, CustomProviderConfig, EnvVar, Key, ModelProvider, NetworkConfig,
-    ProviderResponse, ProviderStatus, ProxyConfig, UpdateProviderRequest,
+    CustomProviderConfig, EnvVar, Key, ModelProvider, ProviderResponse, ProviderStatus,
+    ProxyConfig, UpdateProviderRequest,
 };
 use crate::validate;
 
@@ -34,14 +34,14 @@ pub fn desired_state(
     request: UpdateProviderRequest,
     current: Option<&StoredProvider>,
 ) -> Result<StoredProvider, Error> {
-    if let Some(given) = request.name.as_deref() {
-        if given != name {
-            return Err(Error::invalid(
-                "provider_name_mismatch",
-                "name",
-                format!("Body name {given:?} does not match the provider in the path"),
-            ));
-        }
+    if let Some(given) = request.name.as_deref()
+        && given != name
+    {
+        return Err(Error::invalid(
+            "provider_name_mismatch",
+            "name",
+            format!("Body name {given:?} does not match the provider in the path"),
+        ));
     }
     let UpdateProviderRequest {
         keys,
@@ -62,9 +62,15 @@ pub fn desired_state(
         None => name.to_string(),
     };
     if custom.as_ref().is_some_and(|c| c.is_key_less) && !keys.is_empty() {
-        return Err(Error::invalid("keys_not_allowed", "keys", "A keyless custom provider takes no keys"));
+        return Err(Error::invalid(
+            "keys_not_allowed",
+            "keys",
+            "A keyless custom provider takes no keys",
+        ));
     }
-    let stored_keys = current.map(|c| c.config.keys.as_slice()).unwrap_or_default();
+    let stored_keys = current
+        .map(|c| c.config.keys.as_slice())
+        .unwrap_or_default();
     let keys = merge_keys(keys, stored_keys, &base)?;
 
     let network = network_config.unwrap_or_default();
@@ -72,7 +78,9 @@ pub fn desired_state(
     let concurrency = concurrency_and_buffer_size.unwrap_or_default();
     validate::concurrency(&concurrency)?;
     let stored_proxy = current.and_then(|c| c.config.proxy_config.as_ref());
-    let proxy = proxy_config.map(|p| merge_proxy(p, stored_proxy)).transpose()?;
+    let proxy = proxy_config
+        .map(|p| merge_proxy(p, stored_proxy))
+        .transpose()?;
 
     Ok(StoredProvider {
         name: name.to_string(),
@@ -107,7 +115,9 @@ fn custom_provider(
         return Err(Error::invalid(
             "custom_provider_config_required",
             P,
-            format!("Provider {name:?} is not a standard provider and needs custom_provider_config"),
+            format!(
+                "Provider {name:?} is not a standard provider and needs custom_provider_config"
+            ),
         ));
     };
     if validate::is_standard(name) {
@@ -135,11 +145,16 @@ fn custom_provider(
         ));
     }
     // The request types are the fields of `AllowedRequests`, as the spec lists them.
-    let request_types = serde_json::to_value(crate::types::AllowedRequests::default()).unwrap_or_default();
+    let request_types =
+        serde_json::to_value(crate::types::AllowedRequests::default()).unwrap_or_default();
     for (request_type, path) in &custom.request_path_overrides {
         let param = format!("{P}.request_path_overrides.{request_type}");
         if request_types.get(request_type).is_none() {
-            return Err(Error::invalid("invalid_request_path_override", param, "Unknown request type"));
+            return Err(Error::invalid(
+                "invalid_request_path_override",
+                param,
+                "Unknown request type",
+            ));
         }
         if !path.starts_with('/') || path.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(Error::invalid(
@@ -169,26 +184,53 @@ fn merge_keys(keys: Vec<Key>, stored: &[Key], base: &str) -> Result<Vec<Key>, Er
                 None => uuid::Uuid::new_v4().to_string(),
             };
             if !ids.insert(id.clone()) {
-                return Err(Error::invalid("duplicate_key_id", at("id"), format!("Duplicate key id {id:?}")));
+                return Err(Error::invalid(
+                    "duplicate_key_id",
+                    at("id"),
+                    format!("Duplicate key id {id:?}"),
+                ));
             }
             if key.name.chars().count() > validate::MAX_KEY_NAME {
                 return Err(Error::invalid(
                     "invalid_key_name",
                     at("name"),
-                    format!("Key name must be at most {} characters", validate::MAX_KEY_NAME),
+                    format!(
+                        "Key name must be at most {} characters",
+                        validate::MAX_KEY_NAME
+                    ),
                 ));
             }
             if !key.name.is_empty() && !names.insert(key.name.clone()) {
-                return Err(Error::invalid("duplicate_key_name", at("name"), "Duplicate key name"));
+                return Err(Error::invalid(
+                    "duplicate_key_name",
+                    at("name"),
+                    "Duplicate key name",
+                ));
             }
             if !key.weight.is_finite() || key.weight < 0.0 {
-                return Err(Error::invalid("invalid_weight", at("weight"), "Key weight must be a finite number >= 0"));
+                return Err(Error::invalid(
+                    "invalid_weight",
+                    at("weight"),
+                    "Key weight must be a finite number >= 0",
+                ));
             }
             for (block, present, owner) in [
                 ("azure_key_config", key.azure_key_config.is_some(), "azure"),
-                ("vertex_key_config", key.vertex_key_config.is_some(), "vertex"),
-                ("bedrock_key_config", key.bedrock_key_config.is_some(), "bedrock"),
-                ("huggingface_key_config", key.huggingface_key_config.is_some(), "huggingface"),
+                (
+                    "vertex_key_config",
+                    key.vertex_key_config.is_some(),
+                    "vertex",
+                ),
+                (
+                    "bedrock_key_config",
+                    key.bedrock_key_config.is_some(),
+                    "bedrock",
+                ),
+                (
+                    "huggingface_key_config",
+                    key.huggingface_key_config.is_some(),
+                    "huggingface",
+                ),
             ] {
                 if present && base != owner {
                     return Err(Error::invalid(
@@ -231,7 +273,12 @@ fn merge_secrets(key: &mut Key, stored: Option<&Key>, index: usize) -> Result<()
     failure.map_or(Ok(()), Err)
 }
 
-fn merge_field(field: &mut EnvVar, secret: bool, stored: Option<&EnvVar>, param: &str) -> Result<(), Error> {
+fn merge_field(
+    field: &mut EnvVar,
+    secret: bool,
+    stored: Option<&EnvVar>,
+    param: &str,
+) -> Result<(), Error> {
     if let Some(reference) = secrets::reference(field) {
         let Some(variable) = secrets::variable_name(reference) else {
             return Err(Error::invalid(
@@ -247,7 +294,11 @@ fn merge_field(field: &mut EnvVar, secret: bool, stored: Option<&EnvVar>, param:
                 format!("{param}: environment variable {variable} is not set"),
             ));
         }
-        *field = EnvVar { value: String::new(), env_var: format!("env.{variable}"), from_env: true };
+        *field = EnvVar {
+            value: String::new(),
+            env_var: format!("env.{variable}"),
+            from_env: true,
+        };
         return Ok(());
     }
     if secret && secrets::looks_redacted(&field.value) {
@@ -320,16 +371,20 @@ pub fn present(stored: &StoredProvider) -> ProviderResponse {
     ProviderResponse {
         name: stored.name.clone(),
         keys,
-        network_config: config.network_config.clone().unwrap_or_else(NetworkConfig::default),
+        network_config: config.network_config.clone().unwrap_or_default(),
         concurrency_and_buffer_size: config
             .concurrency_and_buffer_size
             .clone()
-            .unwrap_or_else(ConcurrencyAndBufferSize::default),
+            .unwrap_or_default(),
         proxy_config,
         send_back_raw_request: config.send_back_raw_request,
         send_back_raw_response: config.send_back_raw_response,
         custom_provider_config: config.custom_provider_config.clone(),
-        status: if usable { ProviderStatus::Active } else { ProviderStatus::Error },
+        status: if usable {
+            ProviderStatus::Active
+        } else {
+            ProviderStatus::Error
+        },
         config_hash: stored.config_hash.clone(),
     }
 }

@@ -91,21 +91,49 @@ pub fn for_each_field(key: &mut Key, mut visit: impl FnMut(&'static str, bool, &
     at("value", true, &mut key.value);
     if let Some(azure) = key.azure_key_config.as_mut() {
         at("azure_key_config.endpoint", true, &mut azure.endpoint);
-        at("azure_key_config.api_version", false, &mut azure.api_version);
+        at(
+            "azure_key_config.api_version",
+            false,
+            &mut azure.api_version,
+        );
         at("azure_key_config.client_id", true, &mut azure.client_id);
-        at("azure_key_config.client_secret", true, &mut azure.client_secret);
+        at(
+            "azure_key_config.client_secret",
+            true,
+            &mut azure.client_secret,
+        );
         at("azure_key_config.tenant_id", true, &mut azure.tenant_id);
     }
     if let Some(vertex) = key.vertex_key_config.as_mut() {
         at("vertex_key_config.project_id", true, &mut vertex.project_id);
-        at("vertex_key_config.project_number", true, &mut vertex.project_number);
+        at(
+            "vertex_key_config.project_number",
+            true,
+            &mut vertex.project_number,
+        );
         at("vertex_key_config.region", true, &mut vertex.region);
-        at("vertex_key_config.auth_credentials", true, &mut vertex.auth_credentials);
+        at(
+            "vertex_key_config.auth_credentials",
+            true,
+            &mut vertex.auth_credentials,
+        );
     }
     if let Some(bedrock) = key.bedrock_key_config.as_mut() {
-        at("bedrock_key_config.access_key", true, &mut bedrock.access_key);
-        at("bedrock_key_config.secret_key", true, &mut bedrock.secret_key);
-        at("bedrock_key_config.session_token", true, &mut bedrock.session_token);
+        at(
+            "bedrock_key_config.access_key",
+            true,
+            &mut bedrock.access_key,
+        );
+        at(
+            "bedrock_key_config.secret_key",
+            true,
+            &mut bedrock.secret_key,
+        );
+        at(
+            "bedrock_key_config.session_token",
+            true,
+            &mut bedrock.session_token,
+        );
         at("bedrock_key_config.region", true, &mut bedrock.region);
         at("bedrock_key_config.arn", true, &mut bedrock.arn);
     }
@@ -128,7 +156,12 @@ mod tests {
 
     #[test]
     fn masks_are_recognised() {
-        for mask in ["***", "<REDACTED>", "[REDACTED]", &redact("sk-1234567890abcdef")] {
+        for mask in [
+            "***",
+            "<REDACTED>",
+            "[REDACTED]",
+            &redact("sk-1234567890abcdef"),
+        ] {
             assert!(looks_redacted(mask), "{mask}");
         }
         for plain in ["", "sk-123", "a*b", "sk-1234567890abcdef"] {

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dropshot::{
-    ApiDescription, ApiEndpoint, ApiEndpointVersions, ConfigDropshot, HttpResponseOk, HttpServer, Path,
-    RequestContext, ServerBuilder,
+    ApiDescription, ApiEndpoint, ApiEndpointVersions, ConfigDropshot, HttpResponseOk, HttpServer,
+    Path, RequestContext, ServerBuilder,
 };
 use http::Method;
 
@@ -15,7 +15,8 @@ use crate::error::{ApiError, Error};
 use crate::provider::{self, StoredProvider};
 use crate::store::{Change, Store};
 use crate::types::{
-    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse, UpdateProviderRequest,
+    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse,
+    UpdateProviderRequest,
 };
 use crate::validate;
 
@@ -42,30 +43,63 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         default_request_body_max_bytes: settings.max_body_bytes,
         ..Default::default()
     };
-    ServerBuilder::new(api(), Context { store: settings.store }, log)
-        .config(config)
-        .start()
-        .map_err(|e| format!("cannot start the server on {}: {e}", settings.bind))
+    ServerBuilder::new(
+        api(),
+        Context {
+            store: settings.store,
+        },
+        log,
+    )
+    .config(config)
+    .start()
+    .map_err(|e| format!("cannot start the server on {}: {e}", settings.bind))
 }
 
 /// The API's endpoints, plus hidden ones that answer every other method on its paths with the
 /// contract's error body (dropshot's router would answer a wrong method in its own shape).
 pub fn api() -> ApiDescription<Context> {
-    let mut api = providers_api_mod::api_description::<Server>().expect("the API description is valid");
-    let all = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS];
+    let mut api =
+        providers_api_mod::api_description::<Server>().expect("the API description is valid");
+    let all = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
     let served: &[(&str, &[Method])] = &[
         ("/api/providers", &[Method::GET, Method::POST]),
-        ("/api/providers/{provider}", &[Method::GET, Method::PUT, Method::DELETE]),
+        (
+            "/api/providers/{provider}",
+            &[Method::GET, Method::PUT, Method::DELETE],
+        ),
         ("/health", &[Method::GET]),
     ];
     for (path, methods) in served {
         for method in all.iter().filter(|m| !methods.contains(m)) {
             let endpoint = if path.contains("{provider}") {
-                ApiEndpoint::new("method_not_allowed".into(), not_allowed_with_path, method.clone(), "application/json", path, ApiEndpointVersions::All)
+                ApiEndpoint::new(
+                    "method_not_allowed".into(),
+                    not_allowed_with_path,
+                    method.clone(),
+                    "application/json",
+                    path,
+                    ApiEndpointVersions::All,
+                )
             } else {
-                ApiEndpoint::new("method_not_allowed".into(), not_allowed, method.clone(), "application/json", path, ApiEndpointVersions::All)
+                ApiEndpoint::new(
+                    "method_not_allowed".into(),
+                    not_allowed,
+                    method.clone(),
+                    "application/json",
+                    path,
+                    ApiEndpointVersions::All,
+                )
             };
-            api.register(endpoint.visible(false)).expect("hidden endpoint registers");
+            api.register(endpoint.visible(false))
+                .expect("hidden endpoint registers");
         }
     }
     api
@@ -88,9 +122,17 @@ pub enum Server {}
 impl ProvidersApi for Server {
     type Context = Context;
 
-    async fn list_providers(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError> {
-        let providers: Vec<ProviderResponse> =
-            rqctx.context().store.list().await?.iter().map(|p| provider::present(p)).collect();
+    async fn list_providers(
+        rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError> {
+        let providers: Vec<ProviderResponse> = rqctx
+            .context()
+            .store
+            .list()
+            .await?
+            .iter()
+            .map(|p| provider::present(p))
+            .collect();
         let total = providers.len() as i64;
         Ok(HttpResponseOk(ListProvidersResponse { providers, total }))
     }
@@ -108,7 +150,8 @@ impl ProvidersApi for Server {
                 &name.clone(),
                 Box::new(move |current| match current {
                     Some(_) => Err(Error::Exists(name)),
-                    None => provider::desired_state(&name, request, None).map(Change::Put),
+                    None => provider::desired_state(&name, request, None)
+                        .map(|p| Change::Put(Box::new(p))),
                 }),
             )
             .await?;
@@ -136,7 +179,13 @@ impl ProvidersApi for Server {
         let written = rqctx
             .context()
             .store
-            .modify(&target, Box::new(move |current| provider::desired_state(&name, request, current).map(Change::Put)))
+            .modify(
+                &target,
+                Box::new(move |current| {
+                    provider::desired_state(&name, request, current)
+                        .map(|p| Change::Put(Box::new(p)))
+                }),
+            )
             .await?;
         Ok(HttpResponseOk(shown(written.after)?))
     }
@@ -150,14 +199,23 @@ impl ProvidersApi for Server {
         let written = rqctx
             .context()
             .store
-            .modify(&target, Box::new(move |current| current.map(|_| Change::Delete).ok_or(Error::NotFound(name))))
+            .modify(
+                &target,
+                Box::new(move |current| {
+                    current.map(|_| Change::Delete).ok_or(Error::NotFound(name))
+                }),
+            )
             .await?;
         Ok(HttpResponseOk(shown(written.before)?))
     }
 
-    async fn health(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<HealthResponse>, ApiError> {
+    async fn health(
+        rqctx: RequestContext<Context>,
+    ) -> Result<HttpResponseOk<HealthResponse>, ApiError> {
         rqctx.context().store.health().await?;
-        Ok(HttpResponseOk(HealthResponse { status: "ok".into() }))
+        Ok(HttpResponseOk(HealthResponse {
+            status: "ok".into(),
+        }))
     }
 }
 

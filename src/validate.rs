@@ -6,9 +6,25 @@ use crate::types::{ConcurrencyAndBufferSize, NetworkConfig, ProxyConfig, ProxyTy
 
 /// The 19 standard provider names (the seed's `ModelProvider` enum).
 pub const STANDARD_PROVIDERS: [&str; 19] = [
-    "openai", "azure", "anthropic", "bedrock", "cohere", "vertex", "mistral", "ollama", "groq",
-    "sgl", "parasail", "perplexity", "cerebras", "gemini", "openrouter", "elevenlabs",
-    "huggingface", "nebius", "xai",
+    "openai",
+    "azure",
+    "anthropic",
+    "bedrock",
+    "cohere",
+    "vertex",
+    "mistral",
+    "ollama",
+    "groq",
+    "sgl",
+    "parasail",
+    "perplexity",
+    "cerebras",
+    "gemini",
+    "openrouter",
+    "elevenlabs",
+    "huggingface",
+    "nebius",
+    "xai",
 ];
 
 /// The largest accepted `concurrency`.
@@ -62,16 +78,32 @@ pub fn key_id(id: &str, param: &str) -> Result<(), Error> {
 pub fn concurrency(c: &ConcurrencyAndBufferSize) -> Result<(), Error> {
     const P: &str = "concurrency_and_buffer_size";
     if c.concurrency < 1 {
-        return Err(Error::invalid("invalid_concurrency", format!("{P}.concurrency"), "Concurrency must be greater than 0"));
+        return Err(Error::invalid(
+            "invalid_concurrency",
+            format!("{P}.concurrency"),
+            "Concurrency must be greater than 0",
+        ));
     }
     if c.concurrency > MAX_CONCURRENCY {
-        return Err(Error::invalid("invalid_concurrency", format!("{P}.concurrency"), format!("Concurrency must be at most {MAX_CONCURRENCY}")));
+        return Err(Error::invalid(
+            "invalid_concurrency",
+            format!("{P}.concurrency"),
+            format!("Concurrency must be at most {MAX_CONCURRENCY}"),
+        ));
     }
     if c.buffer_size < 1 {
-        return Err(Error::invalid("invalid_buffer_size", format!("{P}.buffer_size"), "Buffer size must be greater than 0"));
+        return Err(Error::invalid(
+            "invalid_buffer_size",
+            format!("{P}.buffer_size"),
+            "Buffer size must be greater than 0",
+        ));
     }
     if c.buffer_size > MAX_BUFFER_SIZE {
-        return Err(Error::invalid("invalid_buffer_size", format!("{P}.buffer_size"), format!("Buffer size must be at most {MAX_BUFFER_SIZE}")));
+        return Err(Error::invalid(
+            "invalid_buffer_size",
+            format!("{P}.buffer_size"),
+            format!("Buffer size must be at most {MAX_BUFFER_SIZE}"),
+        ));
     }
     if c.concurrency > c.buffer_size {
         return Err(Error::invalid(
@@ -86,12 +118,22 @@ pub fn concurrency(c: &ConcurrencyAndBufferSize) -> Result<(), Error> {
 pub fn network(n: &NetworkConfig) -> Result<(), Error> {
     const P: &str = "network_config";
     if !n.base_url.is_empty() {
-        web_url(&n.base_url, &["http", "https"], "invalid_base_url", &format!("{P}.base_url"), "Base URL")?;
+        web_url(
+            &n.base_url,
+            &["http", "https"],
+            "invalid_base_url",
+            &format!("{P}.base_url"),
+            "Base URL",
+        )?;
     }
     for (name, value) in &n.extra_headers {
         let param = format!("{P}.extra_headers.{name}");
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(Error::invalid("invalid_extra_header", param, "Extra header name is not a valid HTTP header name"));
+            return Err(Error::invalid(
+                "invalid_extra_header",
+                param,
+                "Extra header name is not a valid HTTP header name",
+            ));
         }
         if http::HeaderValue::from_bytes(value.as_bytes()).is_err() {
             return Err(Error::invalid(
@@ -116,12 +158,19 @@ pub fn network(n: &NetworkConfig) -> Result<(), Error> {
             format!("Max retries must be between 0 and {MAX_RETRIES}"),
         ));
     }
-    for (field, value) in [("retry_backoff_initial", n.retry_backoff_initial), ("retry_backoff_max", n.retry_backoff_max)] {
+    for (field, value) in [
+        ("retry_backoff_initial", n.retry_backoff_initial),
+        ("retry_backoff_max", n.retry_backoff_max),
+    ] {
         if !BACKOFF_MS.contains(&value) {
             return Err(Error::invalid(
                 "invalid_retry_backoff",
                 format!("{P}.{field}"),
-                format!("Retry backoff must be between {} and {} milliseconds", BACKOFF_MS.start(), BACKOFF_MS.end()),
+                format!(
+                    "Retry backoff must be between {} and {} milliseconds",
+                    BACKOFF_MS.start(),
+                    BACKOFF_MS.end()
+                ),
             ));
         }
     }
@@ -142,18 +191,42 @@ pub fn proxy(p: &ProxyConfig) -> Result<(), Error> {
         ProxyType::None | ProxyType::Environment => return Ok(()),
     };
     if p.url.is_empty() {
-        return Err(Error::invalid("invalid_proxy_url", "proxy_config.url", format!("A {} proxy needs a url", p.type_)));
+        return Err(Error::invalid(
+            "invalid_proxy_url",
+            "proxy_config.url",
+            format!("A {} proxy needs a url", p.type_),
+        ));
     }
-    web_url(&p.url, schemes, "invalid_proxy_url", "proxy_config.url", "Proxy URL")
+    web_url(
+        &p.url,
+        schemes,
+        "invalid_proxy_url",
+        "proxy_config.url",
+        "Proxy URL",
+    )
 }
 
 /// An absolute URL with a host and one of `schemes`.
-fn web_url(text: &str, schemes: &[&str], code: &'static str, param: &str, what: &str) -> Result<(), Error> {
+fn web_url(
+    text: &str,
+    schemes: &[&str],
+    code: &'static str,
+    param: &str,
+    what: &str,
+) -> Result<(), Error> {
     let expected = schemes.join(" or ");
     match url::Url::parse(text) {
         Ok(url) if schemes.contains(&url.scheme()) && url.host().is_some() => Ok(()),
-        Ok(_) => Err(Error::invalid(code, param, format!("{what} must be an absolute {expected} URL with a host"))),
-        Err(e) => Err(Error::invalid(code, param, format!("{what} is not a valid {expected} URL: {e}"))),
+        Ok(_) => Err(Error::invalid(
+            code,
+            param,
+            format!("{what} must be an absolute {expected} URL with a host"),
+        )),
+        Err(e) => Err(Error::invalid(
+            code,
+            param,
+            format!("{what} is not a valid {expected} URL: {e}"),
+        )),
     }
 }
 
@@ -174,7 +247,8 @@ mod tests {
     #[test]
     fn header_injection_is_refused() {
         let mut n = NetworkConfig::default();
-        n.extra_headers.insert("X-Ok".into(), "fine\r\nX-Evil: 1".into());
+        n.extra_headers
+            .insert("X-Ok".into(), "fine\r\nX-Evil: 1".into());
         assert!(network(&n).is_err());
         n.extra_headers.clear();
         n.extra_headers.insert("Bad Name".into(), "v".into());

@@ -15,7 +15,12 @@ macro_rules! snapshot {
 }
 
 async fn call(server: &TestServer, method: &str, path: &str, body: Option<&[u8]>) -> Value {
-    let (status, content_type, body) = raw(method, &format!("{}{path}", server.url), body.map(<[u8]>::to_vec)).await;
+    let (status, content_type, body) = raw(
+        method,
+        &format!("{}{path}", server.url),
+        body.map(<[u8]>::to_vec),
+    )
+    .await;
     json!({"status": status, "content_type": content_type, "body": body})
 }
 
@@ -28,40 +33,134 @@ async fn created_provider_and_round_trip() {
         "network_config": {"base_url": "https://api.openai.com/v1", "extra_headers": {"OpenAI-Organization": "org-1"}},
         "proxy_config": {"type": "http", "url": "http://proxy.internal:3128", "username": "gw", "password": "p4ss"}
     });
-    let created = call(&server, "PUT", "/api/providers/openai", Some(&serde_json::to_vec(&body).unwrap())).await;
+    let created = call(
+        &server,
+        "PUT",
+        "/api/providers/openai",
+        Some(&serde_json::to_vec(&body).unwrap()),
+    )
+    .await;
     snapshot!("created_provider", &created["body"]);
 
     let fetched = call(&server, "GET", "/api/providers/openai", None).await["body"].clone();
     let mut edited = fetched.clone();
     edited["keys"][0]["weight"] = json!(0.3);
-    let round_trip = call(&server, "PUT", "/api/providers/openai", Some(&serde_json::to_vec(&edited).unwrap())).await;
+    let round_trip = call(
+        &server,
+        "PUT",
+        "/api/providers/openai",
+        Some(&serde_json::to_vec(&edited).unwrap()),
+    )
+    .await;
     snapshot!("round_trip", &round_trip["body"]);
 }
 
 #[tokio::test]
 async fn one_error_of_each_kind() {
     let server = TestServer::start();
-    call(&server, "PUT", "/api/providers/openai", Some(br#"{"keys":[{"id":"k1","value":{"value":"sk-abcdefghijklmnop"}}]}"#)).await;
+    call(
+        &server,
+        "PUT",
+        "/api/providers/openai",
+        Some(br#"{"keys":[{"id":"k1","value":{"value":"sk-abcdefghijklmnop"}}]}"#),
+    )
+    .await;
     let cases: [(&str, &str, &str, Option<&[u8]>); 14] = [
-        ("error_invalid_json", "PUT", "/api/providers/openai", Some(b"{")),
-        ("error_invalid_field", "PUT", "/api/providers/openai", Some(br#"{"keys":[{"weight":"heavy"}]}"#)),
-        ("error_unknown_field", "PUT", "/api/providers/openai", Some(br#"{"network_config":{"base_urll":""}}"#)),
-        ("error_invalid_concurrency", "PUT", "/api/providers/openai", Some(br#"{"concurrency_and_buffer_size":{"concurrency":0,"buffer_size":1}}"#)),
-        ("error_redacted_secret_mismatch", "PUT", "/api/providers/openai", Some(br#"{"keys":[{"id":"k1","value":{"value":"****"}}]}"#)),
-        ("error_env_var_not_set", "PUT", "/api/providers/openai", Some(br#"{"keys":[{"value":{"value":"env.BIFROST_SNAPSHOT_UNSET"}}]}"#)),
-        ("error_duplicate_key_id", "PUT", "/api/providers/openai", Some(br#"{"keys":[{"id":"a"},{"id":"a"}]}"#)),
-        ("error_custom_provider_config_required", "PUT", "/api/providers/my-llm", Some(b"{}")),
-        ("error_invalid_provider_name", "GET", "/api/providers/bad%20name", None),
-        ("error_provider_not_found", "GET", "/api/providers/anthropic", None),
-        ("error_provider_already_exists", "POST", "/api/providers", Some(br#"{"provider":"openai"}"#)),
-        ("error_method_not_allowed", "PATCH", "/api/providers/openai", None),
-        ("error_extra_header_injection", "PUT", "/api/providers/openai", Some(br#"{"network_config":{"extra_headers":{"X-A":"a\r\nX-B: b"}}}"#)),
-        ("error_provider_name_mismatch", "PUT", "/api/providers/openai", Some(br#"{"name":"anthropic"}"#)),
+        (
+            "error_invalid_json",
+            "PUT",
+            "/api/providers/openai",
+            Some(b"{"),
+        ),
+        (
+            "error_invalid_field",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"keys":[{"weight":"heavy"}]}"#),
+        ),
+        (
+            "error_unknown_field",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"network_config":{"base_urll":""}}"#),
+        ),
+        (
+            "error_invalid_concurrency",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"concurrency_and_buffer_size":{"concurrency":0,"buffer_size":1}}"#),
+        ),
+        (
+            "error_redacted_secret_mismatch",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"keys":[{"id":"k1","value":{"value":"****"}}]}"#),
+        ),
+        (
+            "error_env_var_not_set",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"keys":[{"value":{"value":"env.BIFROST_SNAPSHOT_UNSET"}}]}"#),
+        ),
+        (
+            "error_duplicate_key_id",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"keys":[{"id":"a"},{"id":"a"}]}"#),
+        ),
+        (
+            "error_custom_provider_config_required",
+            "PUT",
+            "/api/providers/my-llm",
+            Some(b"{}"),
+        ),
+        (
+            "error_invalid_provider_name",
+            "GET",
+            "/api/providers/bad%20name",
+            None,
+        ),
+        (
+            "error_provider_not_found",
+            "GET",
+            "/api/providers/anthropic",
+            None,
+        ),
+        (
+            "error_provider_already_exists",
+            "POST",
+            "/api/providers",
+            Some(br#"{"provider":"openai"}"#),
+        ),
+        (
+            "error_method_not_allowed",
+            "PATCH",
+            "/api/providers/openai",
+            None,
+        ),
+        (
+            "error_extra_header_injection",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"network_config":{"extra_headers":{"X-A":"a\r\nX-B: b"}}}"#),
+        ),
+        (
+            "error_provider_name_mismatch",
+            "PUT",
+            "/api/providers/openai",
+            Some(br#"{"name":"anthropic"}"#),
+        ),
     ];
     for (name, method, path, body) in cases {
         let response = call(&server, method, path, body).await;
         snapshot!(name, &response);
     }
-    let too_large = call(&server, "PUT", "/api/providers/openai", Some(&vec![b' '; 5 << 20])).await;
+    let too_large = call(
+        &server,
+        "PUT",
+        "/api/providers/openai",
+        Some(&vec![b' '; 5 << 20]),
+    )
+    .await;
     snapshot!("error_payload_too_large", &too_large);
 }

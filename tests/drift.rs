@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 fn spec() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -28,23 +29,38 @@ fn normal(schema: &Value, reached: &mut BTreeSet<String>) -> Value {
         reached.insert(name.clone());
         return json!({ "ref": name });
     }
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        if all.len() == 1 {
-            return normal(&all[0], reached);
-        }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array)
+        && all.len() == 1
+    {
+        return normal(&all[0], reached);
     }
     let mut out = serde_json::Map::new();
-    for key in ["type", "format", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum"] {
+    for key in [
+        "type",
+        "format",
+        "enum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+    ] {
         if let Some(value) = schema.get(key) {
             out.insert(key.into(), value.clone());
         }
     }
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        let props: BTreeMap<_, _> = props.iter().map(|(k, v)| (k.clone(), normal(v, reached))).collect();
+        let props: BTreeMap<_, _> = props
+            .iter()
+            .map(|(k, v)| (k.clone(), normal(v, reached)))
+            .collect();
         out.insert("properties".into(), json!(props));
     }
-    let required: BTreeSet<&str> =
-        schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if !required.is_empty() {
         out.insert("required".into(), json!(required));
     }
@@ -87,7 +103,10 @@ fn summary(doc: &Value) -> Value {
                     Some(r) => &doc["components"]["responses"][ref_name(r)],
                     None => response,
                 };
-                let schema = normal(&response["content"]["application/json"]["schema"], &mut reached);
+                let schema = normal(
+                    &response["content"]["application/json"]["schema"],
+                    &mut reached,
+                );
                 if code.starts_with('2') {
                     success.insert(code.clone(), schema);
                 } else {
@@ -103,8 +122,14 @@ fn summary(doc: &Value) -> Value {
     }
     let schemas = &doc["components"]["schemas"];
     let mut components = BTreeMap::new();
-    while let Some(name) = reached.iter().find(|n| !components.contains_key(*n)).cloned() {
-        let schema = schemas.get(&name).unwrap_or_else(|| panic!("schema {name} is referenced but missing"));
+    while let Some(name) = reached
+        .iter()
+        .find(|n| !components.contains_key(*n))
+        .cloned()
+    {
+        let schema = schemas
+            .get(&name)
+            .unwrap_or_else(|| panic!("schema {name} is referenced but missing"));
         components.insert(name, normal(schema, &mut reached));
     }
     json!({"operations": operations, "schemas": components})
@@ -115,7 +140,10 @@ fn openapi_json_and_the_server_agree() {
     let hand = summary(&spec());
     let served = summary(&bifrost_providers::api::openapi());
     for section in ["operations", "schemas"] {
-        let (h, s) = (hand[section].as_object().unwrap(), served[section].as_object().unwrap());
+        let (h, s) = (
+            hand[section].as_object().unwrap(),
+            served[section].as_object().unwrap(),
+        );
         let names: BTreeSet<_> = h.keys().chain(s.keys()).collect();
         for name in names {
             assert_eq!(
@@ -130,9 +158,22 @@ fn openapi_json_and_the_server_agree() {
 #[test]
 fn every_schema_of_openapi_json_is_used() {
     let doc = spec();
-    let used: BTreeSet<String> = summary(&doc)["schemas"].as_object().unwrap().keys().cloned().collect();
-    let declared: BTreeSet<String> = doc["components"]["schemas"].as_object().unwrap().keys().cloned().collect();
-    assert_eq!(used, declared, "schemas declared but reached by no operation");
+    let used: BTreeSet<String> = summary(&doc)["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let declared: BTreeSet<String> = doc["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        used, declared,
+        "schemas declared but reached by no operation"
+    );
 }
 
 #[test]

@@ -29,7 +29,9 @@ fn consistent_tag(shown: &Value) -> Option<u64> {
         && shown["network_config"]["max_retries"] == tag % 100
         && shown["network_config"]["base_url"] == expected_url.as_str()
         && shown["keys"].as_array()?.iter().enumerate().all(|(i, k)| {
-            k["name"] == format!("key-{tag}-{i}").as_str() && k["weight"] == tag as f64 && k["models"][0] == format!("model-{tag}").as_str()
+            k["name"] == format!("key-{tag}-{i}").as_str()
+                && k["weight"] == tag as f64
+                && k["models"][0] == format!("model-{tag}").as_str()
         });
     agrees.then_some(tag)
 }
@@ -65,7 +67,8 @@ async fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
                 let mut last_ok = None;
                 for i in 0..1000u64 {
                     let tag = w * 10_000 + i;
-                    let sent = http.put(format!("{url}/api/providers/p{w}"))
+                    let sent = http
+                        .put(format!("{url}/api/providers/p{w}"))
                         .json(&{
                             let mut b = config(tag);
                             b["custom_provider_config"] = json!({"base_provider_type": "openai"});
@@ -95,7 +98,10 @@ async fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
         assert_eq!(status, 200);
         let tag = consistent_tag(&shown).expect("a whole write, not a torn one");
         // The last acknowledged write is there, or one sent after it that committed before the kill.
-        assert!(tag >= last_ok, "writer {w}: acknowledged {last_ok}, found {tag}");
+        assert!(
+            tag >= last_ok,
+            "writer {w}: acknowledged {last_ok}, found {tag}"
+        );
     }
 }
 
@@ -110,7 +116,10 @@ async fn concurrent_writers_to_one_provider_never_tear() {
             while !done.load(Ordering::Relaxed) {
                 let (status, shown) = get(&server, "openai").await;
                 if status == 200 {
-                    assert!(consistent_tag(&shown).is_some(), "a reader saw a torn provider: {shown}");
+                    assert!(
+                        consistent_tag(&shown).is_some(),
+                        "a reader saw a torn provider: {shown}"
+                    );
                     seen += 1;
                 }
             }
@@ -155,7 +164,13 @@ async fn concurrent_writers_to_many_providers_all_land() {
     for writer in writers {
         assert_eq!(writer.await.unwrap().0, 200);
     }
-    let list = server.client().list_providers().send().await.unwrap().into_inner();
+    let list = server
+        .client()
+        .list_providers()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(list.total, 50);
     for (n, provider) in list.providers.iter().enumerate() {
         assert_eq!(provider.name, format!("provider-{n:02}"));
@@ -175,7 +190,17 @@ async fn a_second_server_on_the_same_file_refuses_to_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in use by another process"), "{stderr}");
-    assert_eq!(server.client().health().send().await.unwrap().into_inner().status, "ok");
+    assert_eq!(
+        server
+            .client()
+            .health()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .status,
+        "ok"
+    );
 }
 
 #[tokio::test]

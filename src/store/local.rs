@@ -23,7 +23,11 @@ const MAX_BATCH: usize = 256;
 type Providers = BTreeMap<String, Arc<StoredProvider>>;
 
 enum Job {
-    Modify { name: String, mutation: Mutation, reply: oneshot::Sender<Result<Written, Error>> },
+    Modify {
+        name: String,
+        mutation: Mutation,
+        reply: oneshot::Sender<Result<Written, Error>>,
+    },
     Ping(oneshot::Sender<Result<(), Error>>),
 }
 
@@ -45,13 +49,22 @@ impl LocalStore {
     }
 
     fn start(disk: Option<Disk>, loaded: Vec<StoredProvider>) -> Self {
-        let providers: Providers = loaded.into_iter().map(|p| (p.name.clone(), Arc::new(p))).collect();
+        let providers: Providers = loaded
+            .into_iter()
+            .map(|p| (p.name.clone(), Arc::new(p)))
+            .collect();
         let providers = Arc::new(RwLock::new(providers));
         let (jobs, queue) = mpsc::unbounded_channel();
         let shared = Arc::clone(&providers);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || Writer { providers: shared, disk }.run(queue))
+            .spawn(move || {
+                Writer {
+                    providers: shared,
+                    disk,
+                }
+                .run(queue)
+            })
             .expect("spawn the store writer thread");
         LocalStore { providers, jobs }
     }
@@ -60,10 +73,17 @@ impl LocalStore {
         self.providers.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn submit<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job) -> Result<T, Error> {
+    async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job,
+    ) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(job(reply)).map_err(|_| Error::Store("the store writer has stopped".into()))?;
-        answer.await.map_err(|_| Error::Store("the store writer dropped a write".into()))?
+        self.jobs
+            .send(job(reply))
+            .map_err(|_| Error::Store("the store writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Store("the store writer dropped a write".into()))?
     }
 }
 
@@ -79,7 +99,12 @@ impl Store for LocalStore {
 
     async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
         let name = name.to_string();
-        self.submit(|reply| Job::Modify { name, mutation, reply }).await
+        self.submit(|reply| Job::Modify {
+            name,
+            mutation,
+            reply,
+        })
+        .await
     }
 
     async fn health(&self) -> Result<(), Error> {
@@ -114,7 +139,11 @@ impl Writer {
         let mut answers: Vec<(Reply, Result<Written, Error>)> = Vec::new();
         for job in batch {
             let (name, mutation, reply) = match job {
-                Job::Modify { name, mutation, reply } => (name, mutation, reply),
+                Job::Modify {
+                    name,
+                    mutation,
+                    reply,
+                } => (name, mutation, reply),
                 Job::Ping(reply) => {
                     let _ = reply.send(self.ping());
                     continue;
@@ -122,13 +151,19 @@ impl Writer {
             };
             let before = match staged.get(&name) {
                 Some(state) => state.clone(),
-                None => self.providers.read().unwrap_or_else(|e| e.into_inner()).get(&name).cloned(),
+                None => self
+                    .providers
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&name)
+                    .cloned(),
             };
-            let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
-                .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())));
+            let decided =
+                std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
+                    .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())));
             let result = decided.map(|change| {
                 let after = match change {
-                    Change::Put(p) => Some(Arc::new(p)),
+                    Change::Put(p) => Some(Arc::from(p)),
                     Change::Delete => None,
                 };
                 if !staged.contains_key(&name) {
@@ -139,10 +174,13 @@ impl Writer {
             });
             answers.push((reply, result));
         }
-        let changes: Vec<_> = order.into_iter().map(|n| {
-            let state = staged.remove(&n).flatten();
-            (n, state)
-        }).collect();
+        let changes: Vec<_> = order
+            .into_iter()
+            .map(|n| {
+                let state = staged.remove(&n).flatten();
+                (n, state)
+            })
+            .collect();
         if let Err(e) = self.persist(&changes) {
             tracing::error!(error = %e, writes = changes.len(), "store commit failed; nothing was changed");
             for (reply, result) in answers {

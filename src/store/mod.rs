@@ -18,7 +18,7 @@ pub use local::LocalStore;
 /// What a mutation decides.
 pub enum Change {
     /// Store this as the provider's new state.
-    Put(StoredProvider),
+    Put(Box<StoredProvider>),
     /// Delete the provider.
     Delete,
 }
@@ -55,14 +55,21 @@ pub const DEFAULT_URL: &str = "sqlite://./data/bifrost-providers.db";
 /// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing)
 /// or `memory://` (nothing survives the process).
 pub fn open(url: &str) -> Result<Arc<dyn Store>, String> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         if path.is_empty() {
             return Err(format!("store URL {url:?} names no file"));
         }
-        return Ok(Arc::new(LocalStore::open_sqlite(std::path::Path::new(path))?));
+        return Ok(Arc::new(LocalStore::open_sqlite(std::path::Path::new(
+            path,
+        ))?));
     }
     if url == "memory://" || url == "memory:" {
         return Ok(Arc::new(LocalStore::memory()));
     }
-    Err(format!("unsupported store URL {url:?}: use sqlite://PATH or memory://"))
+    Err(format!(
+        "unsupported store URL {url:?}: use sqlite://PATH or memory://"
+    ))
 }

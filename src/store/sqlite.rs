@@ -28,9 +28,11 @@ impl Disk {
     pub fn open(path: &Path) -> Result<(Disk, Vec<StoredProvider>), String> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
         }
-        let conn = Connection::open(path).map_err(|e| format!("cannot open SQLite store {shown}: {e}"))?;
+        let conn =
+            Connection::open(path).map_err(|e| format!("cannot open SQLite store {shown}: {e}"))?;
         let setup = || -> rusqlite::Result<()> {
             conn.busy_timeout(std::time::Duration::from_secs(2))?;
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
@@ -49,7 +51,8 @@ impl Disk {
             }
             _ => format!("cannot set up SQLite store {shown}: {e}"),
         })?;
-        let providers = Self::load(&conn).map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
+        let providers =
+            Self::load(&conn).map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
         Ok((Disk { conn }, providers))
     }
 
@@ -58,19 +61,32 @@ impl Disk {
             .prepare("SELECT name, config, config_hash FROM providers ORDER BY name")
             .map_err(|e| e.to_string())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
             .map_err(|e| e.to_string())?;
         rows.map(|row| {
             let (name, config, config_hash) = row.map_err(|e| e.to_string())?;
-            let config: UpdateProviderRequest =
-                serde_json::from_str(&config).map_err(|e| format!("provider {name:?} is unreadable: {e}"))?;
-            Ok(StoredProvider { name, config, config_hash })
+            let config: UpdateProviderRequest = serde_json::from_str(&config)
+                .map_err(|e| format!("provider {name:?} is unreadable: {e}"))?;
+            Ok(StoredProvider {
+                name,
+                config,
+                config_hash,
+            })
         })
         .collect()
     }
 
     /// Writes a batch of changes in one transaction: all of them or none.
-    pub fn write(&mut self, changes: &[(String, Option<Arc<StoredProvider>>)]) -> Result<(), String> {
+    pub fn write(
+        &mut self,
+        changes: &[(String, Option<Arc<StoredProvider>>)],
+    ) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         for (name, state) in changes {
             match state {

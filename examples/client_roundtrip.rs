@@ -1,0 +1,102 @@
+//! The typed client against a running server: create a provider, read it back (secrets
+//! redacted), edit one field through the redacted GET body (the round trip keeps the secret), and
+//! delete it.
+//!
+//! Start a server (`cargo run --release -- serve`), then:
+//! `cargo run --example client_roundtrip -- http://127.0.0.1:8080`
+
+use bifrost_providers::Client;
+use bifrost_providers::types::{AddProviderRequest, EnvVar, Key, UpdateProviderRequest};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    let client = Client::new(&url);
+    let name = "example-openai-compatible";
+
+    // Create: a custom provider built on the OpenAI API shape, with one key.
+    let key = Key::builder()
+        .name("primary".to_string())
+        .value(Some(EnvVar {
+            value: "sk-example-0123456789abcdef".into(),
+            ..Default::default()
+        }))
+        .models(vec!["gpt-4o-mini".to_string()]);
+    let custom = bifrost_providers::types::CustomProviderConfig::builder()
+        .base_provider_type(bifrost_providers::types::ModelProvider::Openai);
+    let add = AddProviderRequest::builder()
+        .provider(name)
+        .keys(vec![key.try_into()?])
+        .custom_provider_config(Some(custom.try_into()?));
+    let created = client.add_provider().body(add).send().await?.into_inner();
+    println!(
+        "created {} with key {}",
+        created.name,
+        created.keys[0].id.as_deref().unwrap_or_default()
+    );
+
+    // Read: the key's secret comes back redacted.
+    let fetched = client
+        .get_provider()
+        .provider(name)
+        .send()
+        .await?
+        .into_inner();
+    println!(
+        "stored secret shows as {}",
+        fetched.keys[0]
+            .value
+            .as_ref()
+            .map(|v| v.value.as_str())
+            .unwrap_or_default()
+    );
+
+    // Edit through the redacted body: the redacted secret stands for the stored one.
+    let mut edit = UpdateProviderRequest::from(fetched);
+    edit.keys[0].weight = 0.5;
+    let updated = client
+        .update_provider()
+        .provider(name)
+        .body(edit.clone())
+        .send()
+        .await?
+        .into_inner();
+    println!(
+        "weight is now {}, secret still {}",
+        updated.keys[0].weight,
+        updated.keys[0]
+            .value
+            .as_ref()
+            .map(|v| v.value.as_str())
+            .unwrap_or_default()
+    );
+
+    // A mistake is a typed error with the contract's body.
+    let mut bad = edit;
+    bad.keys[0].weight = -1.0;
+    if let Err(progenitor_client::Error::ErrorResponse(error)) = client
+        .update_provider()
+        .provider(name)
+        .body(bad)
+        .send()
+        .await
+    {
+        println!(
+            "refused: {} ({}, at {})",
+            error.error.message,
+            error.error.code,
+            error.error.param.as_deref().unwrap_or("-")
+        );
+    }
+
+    let deleted = client
+        .delete_provider()
+        .provider(name)
+        .send()
+        .await?
+        .into_inner();
+    println!("deleted {}", deleted.name);
+    Ok(())
+}
