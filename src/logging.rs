@@ -63,7 +63,15 @@ impl Serializer for Fields {
             "error_message_internal" => &mut self.error,
             _ => return Ok(()),
         };
-        let text = val.to_string();
+        let mut text = val.to_string();
+        // The API takes no query parameters; a query string is dropped rather than logged, in
+        // case a client put something secret there.
+        if key.as_ref() == "uri"
+            && let Some(query) = text.find('?')
+        {
+            text.truncate(query);
+            text.push_str("?…");
+        }
         if !text.is_empty() {
             slot.get_or_insert(text);
         }

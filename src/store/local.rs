@@ -216,3 +216,94 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Key, UpdateProviderRequest};
+
+    fn provider(name: &str, models: usize) -> StoredProvider {
+        let models = (0..models).map(|i| format!("model-{i:06}")).collect();
+        let key = Key {
+            id: Some("k".into()),
+            models,
+            ..Default::default()
+        };
+        StoredProvider {
+            name: name.into(),
+            config: UpdateProviderRequest {
+                keys: vec![key],
+                ..Default::default()
+            },
+            config_hash: None,
+        }
+    }
+
+    fn put(p: &StoredProvider) -> Mutation {
+        let p = p.clone();
+        Box::new(move |_| Ok(Change::Put(Box::new(p))))
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_changes_nothing_and_the_store_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let (disk, loaded) = Disk::open(&path).unwrap();
+        // A "disk" of 16 pages: small providers fit, a large one does not.
+        disk.limit_pages(16);
+        let store = LocalStore::start(Some(disk), loaded);
+        let small = provider("openai", 1);
+        store.modify("openai", put(&small)).await.unwrap();
+
+        let err = store
+            .modify("openai", put(&provider("openai", 20_000)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Store(_)), "{err:?}");
+        let err = store
+            .modify("anthropic", put(&provider("anthropic", 20_000)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Store(_)), "{err:?}");
+        assert_eq!(store.get("openai").await.unwrap().as_deref(), Some(&small));
+        assert!(store.get("anthropic").await.unwrap().is_none());
+
+        let other = provider("groq", 2);
+        store.modify("groq", put(&other)).await.unwrap();
+        store.health().await.unwrap();
+
+        // The file holds exactly what memory holds.
+        drop(store);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let on_disk = loop {
+            match Disk::open(&path) {
+                Ok((_, loaded)) => break loaded,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(on_disk, vec![other, small]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_in_a_batch_does_not_fail_the_others() {
+        let store = LocalStore::memory();
+        let refused: Mutation = Box::new(|_| Err(Error::invalid_request("invalid_body", "no")));
+        let (a, b) = tokio::join!(
+            store.modify("bad", refused),
+            store.modify("good", put(&provider("good", 1)))
+        );
+        assert!(a.is_err());
+        assert!(b.is_ok());
+        let names: Vec<_> = store
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        assert_eq!(names, ["good"]);
+    }
+}

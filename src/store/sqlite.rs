@@ -109,6 +109,14 @@ impl Disk {
         tx.commit().map_err(|e| e.to_string())
     }
 
+    /// Caps the file at `pages` pages, so that a test can make the disk "full".
+    #[cfg(test)]
+    pub fn limit_pages(&self, pages: u32) {
+        self.conn
+            .pragma_update(None, "max_page_count", pages)
+            .expect("set max_page_count");
+    }
+
     /// Whether the file still answers.
     pub fn ping(&self) -> Result<(), String> {
         self.conn
