@@ -13,7 +13,7 @@ use crate::api::{ProviderPath, ProvidersApi, providers_api_mod};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
 use crate::provider::{self, StoredProvider};
-use crate::store::{Change, Store};
+use crate::store::{Change, Store, Written};
 use crate::types::{
     AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse,
     UpdateProviderRequest,
@@ -143,18 +143,11 @@ impl ProvidersApi for Server {
     ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
         let (name, request) = crate::convert::split_add(body.into_inner());
         validate::provider_name(&name, "provider")?;
-        let written = rqctx
-            .context()
-            .store
-            .modify(
-                &name.clone(),
-                Box::new(move |current| match current {
-                    Some(_) => Err(Error::Exists(name)),
-                    None => provider::desired_state(&name, request, None)
-                        .map(|p| Change::Put(Box::new(p))),
-                }),
-            )
-            .await?;
+        let written = write(&rqctx, name, move |name, current| match current {
+            Some(_) => Err(Error::Exists(name.to_string())),
+            None => put(provider::desired_state(name, request, None)),
+        })
+        .await?;
         Ok(HttpResponseOk(shown(written.after)?))
     }
 
@@ -173,20 +166,11 @@ impl ProvidersApi for Server {
         path: Path<ProviderPath>,
         body: JsonBody<UpdateProviderRequest>,
     ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
-        let name = path_name(path)?;
         let request = body.into_inner();
-        let target = name.clone();
-        let written = rqctx
-            .context()
-            .store
-            .modify(
-                &target,
-                Box::new(move |current| {
-                    provider::desired_state(&name, request, current)
-                        .map(|p| Change::Put(Box::new(p)))
-                }),
-            )
-            .await?;
+        let written = write(&rqctx, path_name(path)?, move |name, current| {
+            put(provider::desired_state(name, request, current))
+        })
+        .await?;
         Ok(HttpResponseOk(shown(written.after)?))
     }
 
@@ -194,18 +178,12 @@ impl ProvidersApi for Server {
         rqctx: RequestContext<Context>,
         path: Path<ProviderPath>,
     ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
-        let name = path_name(path)?;
-        let target = name.clone();
-        let written = rqctx
-            .context()
-            .store
-            .modify(
-                &target,
-                Box::new(move |current| {
-                    current.map(|_| Change::Delete).ok_or(Error::NotFound(name))
-                }),
-            )
-            .await?;
+        let written = write(&rqctx, path_name(path)?, |name, current| {
+            current
+                .map(|_| Change::Delete)
+                .ok_or_else(|| Error::NotFound(name.to_string()))
+        })
+        .await?;
         Ok(HttpResponseOk(shown(written.before)?))
     }
 
@@ -217,6 +195,22 @@ impl ProvidersApi for Server {
             status: "ok".into(),
         }))
     }
+}
+
+/// Applies a decision about provider `name` in the store.
+async fn write(
+    rqctx: &RequestContext<Context>,
+    name: String,
+    decide: impl FnOnce(&str, Option<&StoredProvider>) -> Result<Change, Error> + Send + 'static,
+) -> Result<Written, Error> {
+    let target = name.clone();
+    let mutation = Box::new(move |current: Option<&StoredProvider>| decide(&name, current));
+    rqctx.context().store.modify(&target, mutation).await
+}
+
+/// A new state to store, if the request produced one.
+fn put(state: Result<StoredProvider, Error>) -> Result<Change, Error> {
+    state.map(|p| Change::Put(Box::new(p)))
 }
 
 fn path_name(path: Path<ProviderPath>) -> Result<String, Error> {
