@@ -180,6 +180,36 @@ async fn concurrent_writers_to_many_providers_all_land() {
 }
 
 #[tokio::test]
+async fn racing_posts_of_one_name_create_it_once() {
+    let server = Arc::new(TestServer::start());
+    let racers: Vec<_> = (0..8u64)
+        .map(|n| {
+            let server = Arc::clone(&server);
+            tokio::spawn(async move {
+                let mut body = config(n);
+                body["provider"] = json!("openai");
+                let url = format!("{}/api/providers", server.url);
+                let bytes = serde_json::to_vec(&body).unwrap();
+                let (status, _, shown) = common::raw("POST", &url, Some(bytes)).await;
+                (status, shown)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    let mut winner = None;
+    for racer in racers {
+        let (status, shown) = racer.await.unwrap();
+        if status == 200 {
+            winner = consistent_tag(&shown);
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(consistent_tag(&get(&server, "openai").await.1), winner);
+}
+
+#[tokio::test]
 async fn a_second_server_on_the_same_file_refuses_to_start() {
     let server = TestServer::start();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
