@@ -203,7 +203,7 @@ impl BedrockKeyConfig {
         Default::default()
     }
 }
-///Error response, Bifrost's shape. Every error of this server has it, dropshot's own included.
+///Error response, Bifrost's shape. Every error of this server has it, dropshot's own included. Deviation from Bifrost: `event_id` and `type`, which Bifrost fills for provider errors, are left out (this API reports no provider errors).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -335,7 +335,7 @@ impl EnvVar {
         Default::default()
     }
 }
-///What went wrong.
+///What went wrong. Deviation from Bifrost: `type` and `event_id` are left out.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
