@@ -234,3 +234,46 @@ impl HttpResponseError for ApiError {
         self.status
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_failure_shows_no_internals() {
+        let error = ApiError::from(Error::Store(
+            "disk I/O error in /var/lib/secret/providers.db".into(),
+        ));
+        assert_eq!(error.status_code().as_u16(), 500);
+        let body = serde_json::to_value(&error).unwrap();
+        assert_eq!(body["error"]["code"], "internal_error");
+        assert!(!body.to_string().contains("/var/lib"), "{body}");
+        assert!(
+            error.to_string().contains("disk I/O error"),
+            "the log keeps the detail"
+        );
+    }
+
+    #[test]
+    fn errors_survive_the_trip_through_dropshot() {
+        let error = ApiError::from(Error::invalid(
+            "invalid_weight",
+            "keys[1].weight",
+            "bad weight",
+        ));
+        let back = ApiError::from(error.into_http_error());
+        assert_eq!(back.status_code().as_u16(), 400);
+        assert_eq!(back.body().error.code, "invalid_weight");
+        assert_eq!(back.body().error.param.as_deref(), Some("keys[1].weight"));
+    }
+
+    #[test]
+    fn dropshot_errors_get_the_contract_body() {
+        let error = ApiError::from(HttpError::for_bad_request(None, "bad path".into()));
+        let body = serde_json::to_value(&error).unwrap();
+        assert_eq!(body["status_code"], 400);
+        assert_eq!(body["is_bifrost_error"], false);
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert_eq!(body["extra_fields"], serde_json::json!({}));
+    }
+}
