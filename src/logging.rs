@@ -21,9 +21,11 @@ pub enum Format {
 /// Sends tracing events to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init(format: Format) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     match format {
         Format::Text => builder.init(),
         Format::Json => builder.json().flatten_event(true).init(),
