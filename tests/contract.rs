@@ -881,6 +881,8 @@ async fn no_secret_in_any_response_or_log_line() {
         .1,
     );
     responses.push(get(&server, "openai").await.1);
+    let query = format!("{}/api/providers/openai?api_key={}", server.url, secrets[0]);
+    responses.push(raw("GET", &query, None).await.2);
     responses.push(
         raw("GET", &format!("{}/api/providers", server.url), None)
             .await
