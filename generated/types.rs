@@ -36,8 +36,9 @@ pub struct AddProviderRequest {
     ///Include the raw provider response in responses.
     #[serde(default)]
     pub send_back_raw_response: bool,
+    ///Response-only; accepted and ignored, whatever its value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<ProviderStatus>,
+    pub status: ::std::option::Option<::std::string::String>,
 }
 impl AddProviderRequest {
     pub fn builder() -> builder::AddProviderRequest {
@@ -420,7 +421,7 @@ pub struct Key {
     pub enabled: bool,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub huggingface_key_config: ::std::option::Option<HuggingfaceKeyConfig>,
-    ///Unique identifier of the key within its provider: 1 to 128 characters of `A-Z a-z 0-9 . _ -`. Empty or absent: the server assigns a UUIDv4.
+    ///Unique identifier of the key within its provider: 1 to 128 characters, none of them a control character. Empty or absent: the server assigns a UUIDv4.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     ///Models this key can serve; empty means all.
@@ -907,8 +908,9 @@ pub struct UpdateProviderRequest {
     ///Include the raw provider response in responses.
     #[serde(default)]
     pub send_back_raw_response: bool,
+    ///Response-only; accepted and ignored, whatever its value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<ProviderStatus>,
+    pub status: ::std::option::Option<::std::string::String>,
 }
 impl UpdateProviderRequest {
     pub fn builder() -> builder::UpdateProviderRequest {
@@ -980,7 +982,7 @@ pub mod builder {
         send_back_raw_request: ::std::result::Result<bool, ::std::string::String>,
         send_back_raw_response: ::std::result::Result<bool, ::std::string::String>,
         status: ::std::result::Result<
-            ::std::option::Option<super::ProviderStatus>,
+            ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
     }
@@ -1132,7 +1134,7 @@ pub mod builder {
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::ProviderStatus>>,
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
             self.status = value
@@ -3371,7 +3373,7 @@ pub mod builder {
         send_back_raw_request: ::std::result::Result<bool, ::std::string::String>,
         send_back_raw_response: ::std::result::Result<bool, ::std::string::String>,
         status: ::std::result::Result<
-            ::std::option::Option<super::ProviderStatus>,
+            ::std::option::Option<::std::string::String>,
             ::std::string::String,
         >,
     }
@@ -3510,7 +3512,7 @@ pub mod builder {
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::ProviderStatus>>,
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
             self.status = value

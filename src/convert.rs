@@ -59,7 +59,7 @@ impl From<ProviderResponse> for UpdateProviderRequest {
             send_back_raw_response,
             custom_provider_config,
             name: Some(name),
-            status: Some(status),
+            status: Some(status.to_string()),
             config_hash,
         }
     }

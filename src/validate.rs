@@ -46,7 +46,7 @@ pub fn is_standard(name: &str) -> bool {
     STANDARD_PROVIDERS.contains(&name)
 }
 
-/// `A-Z a-z 0-9 . _ -`, the characters of provider names and key ids.
+/// `A-Z a-z 0-9 . _ -`, the characters of provider names.
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
@@ -63,13 +63,13 @@ pub fn provider_name(name: &str, param: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A key id: 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
+/// A key id: 1 to 128 characters, none of them a control character.
 pub fn key_id(id: &str, param: &str) -> Result<(), Error> {
-    if id.len() > MAX_KEY_ID || !id.chars().all(is_name_char) {
+    if id.chars().count() > MAX_KEY_ID || id.chars().any(char::is_control) {
         return Err(Error::invalid(
             "invalid_key_id",
             param,
-            format!("Key id must be 1 to {MAX_KEY_ID} characters of A-Z a-z 0-9 . _ -"),
+            format!("Key id must be 1 to {MAX_KEY_ID} characters without control characters"),
         ));
     }
     Ok(())

@@ -252,7 +252,7 @@ async fn bad_keys_are_refused_and_change_nothing() {
             "keys[0].weight",
         ),
         (
-            json!({"keys": [{"id": "has space"}]}),
+            json!({"keys": [{"id": "line\nbreak"}]}),
             "invalid_key_id",
             "keys[0].id",
         ),
@@ -911,4 +911,22 @@ async fn no_secret_in_any_response_or_log_line() {
         }
         assert!(!logs.contains(secret), "{secret} in the log");
     }
+}
+
+#[tokio::test]
+async fn response_only_fields_are_accepted_and_ignored() {
+    let server = TestServer::start();
+    let body = json!({"name": "gemini", "status": "anything at all", "config_hash": "deadbeef",
+                      "keys": [{"id": "key #1 for gemini", "value": {"value": SECRET}}]});
+    let (status, shown) = put(&server, "gemini", &body).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["status"], "active");
+    assert!(
+        shown.get("config_hash").is_none(),
+        "an API write sets no config_hash: {shown}"
+    );
+    assert_eq!(shown["keys"][0]["id"], "key #1 for gemini");
+    // The GET body, as it is, is a valid PUT body.
+    let (status, again) = put(&server, "gemini", &shown).await;
+    assert_eq!((status, again), (200, shown));
 }
