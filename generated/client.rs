@@ -334,14 +334,20 @@ including both edited and non-edited fields. Partial updates are not supported.
 
 An upsert: a provider that does not exist is created. Secrets sent back in their redacted form keep their stored values.
 
+Optimistic concurrency: `If-Match` with the `ETag` of a GET makes the write conditional on nobody having written since (412 otherwise); `If-None-Match: *` creates only.
+
 Sends a `PUT` request to `/api/providers/{provider}`
 
 Arguments:
 - `provider`: Provider name: 1 to 64 characters of `A-Z a-z 0-9 . _ -` after percent-decoding.
+- `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
+- `if_none_match`: `*`: create only; 412 when the provider exists. A list of entity tags: 412 when the current `ETag` is one of them.
 - `body`
 ```ignore
 let response = client.update_provider()
     .provider(provider)
+    .if_match(if_match)
+    .if_none_match(if_none_match)
     .body(body)
     .send()
     .await;
@@ -351,15 +357,17 @@ let response = client.update_provider()
     }
     /**Delete a provider
 
-Removes a provider and returns what was deleted, secrets redacted.
+Removes a provider and returns what was deleted, secrets redacted. `If-Match` makes the delete conditional on the `ETag` of a GET (412 otherwise).
 
 Sends a `DELETE` request to `/api/providers/{provider}`
 
 Arguments:
 - `provider`: Provider name: 1 to 64 characters of `A-Z a-z 0-9 . _ -` after percent-decoding.
+- `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 ```ignore
 let response = client.delete_provider()
     .provider(provider)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -643,6 +651,8 @@ pub mod builder {
     pub struct UpdateProvider<'a> {
         client: &'a super::Client,
         provider: Result<types::UpdateProviderProvider, String>,
+        if_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::types::UpdateProviderRequest, String>,
     }
     impl<'a> UpdateProvider<'a> {
@@ -650,6 +660,8 @@ pub mod builder {
             Self {
                 client: client,
                 provider: Err("provider was not initialized".to_string()),
+                if_match: Ok(None),
+                if_none_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -661,6 +673,32 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `UpdateProviderProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -684,14 +722,16 @@ pub mod builder {
             ResponseValue<crate::types::ProviderResponse>,
             Error<crate::types::BifrostError>,
         > {
-            let Self { client, provider, body } = self;
+            let Self { client, provider, if_match, if_none_match, body } = self;
             let provider = provider.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/api/providers/{}", client.baseurl, encode_path(& provider
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -699,6 +739,12 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -720,6 +766,13 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -751,12 +804,14 @@ pub mod builder {
     pub struct DeleteProvider<'a> {
         client: &'a super::Client,
         provider: Result<types::DeleteProviderProvider, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> DeleteProvider<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 provider: Err("provider was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn provider<V>(mut self, value: V) -> Self
@@ -771,6 +826,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/api/providers/{provider}`
         pub async fn send(
             self,
@@ -778,13 +846,14 @@ pub mod builder {
             ResponseValue<crate::types::ProviderResponse>,
             Error<crate::types::BifrostError>,
         > {
-            let Self { client, provider } = self;
+            let Self { client, provider, if_match } = self;
             let provider = provider.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/api/providers/{}", client.baseurl, encode_path(& provider
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -792,6 +861,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -819,6 +891,13 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -3,16 +3,20 @@
 //!
 //! Its operations are those of `openapi.json`; a test keeps the two in step.
 
-use dropshot::{HttpResponseOk, Path, RequestContext};
+use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, RequestContext};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::types::{
     AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse,
     UpdateProviderRequest,
 };
+
+/// A provider in a response, with its `ETag` header.
+pub type ProviderOk = HttpResponseHeaders<HttpResponseOk<ProviderResponse>, EtagHeader>;
 
 /// The `{provider}` path parameter.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -42,7 +46,7 @@ pub trait ProvidersApi {
     async fn add_provider(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<AddProviderRequest>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError>;
+    ) -> Result<ProviderOk, ApiError>;
 
     /// Get a provider
     ///
@@ -51,7 +55,7 @@ pub trait ProvidersApi {
     async fn get_provider(
         rqctx: RequestContext<Self::Context>,
         path: Path<ProviderPath>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError>;
+    ) -> Result<ProviderOk, ApiError>;
 
     /// Update a provider
     ///
@@ -60,21 +64,27 @@ pub trait ProvidersApi {
     ///
     /// An upsert: a provider that does not exist is created. Secrets sent back in their redacted
     /// form keep their stored values.
+    ///
+    /// Optimistic concurrency: `If-Match` with the `ETag` of a GET makes the write conditional
+    /// on nobody having written since (412 otherwise); `If-None-Match: *` creates only.
     #[endpoint { method = PUT, path = "/api/providers/{provider}", operation_id = "updateProvider", tags = ["Providers"] }]
     async fn update_provider(
         rqctx: RequestContext<Self::Context>,
         path: Path<ProviderPath>,
+        conditions: Header<WriteConditions>,
         body: JsonBody<UpdateProviderRequest>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError>;
+    ) -> Result<ProviderOk, ApiError>;
 
     /// Delete a provider
     ///
-    /// Removes a provider and returns what was deleted, secrets redacted.
+    /// Removes a provider and returns what was deleted, secrets redacted. `If-Match` makes the
+    /// delete conditional on the `ETag` of a GET (412 otherwise).
     #[endpoint { method = DELETE, path = "/api/providers/{provider}", operation_id = "deleteProvider", tags = ["Providers"] }]
     async fn delete_provider(
         rqctx: RequestContext<Self::Context>,
         path: Path<ProviderPath>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError>;
+        conditions: Header<DeleteConditions>,
+    ) -> Result<ProviderOk, ApiError>;
 
     /// Health check
     ///

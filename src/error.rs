@@ -26,6 +26,8 @@ pub enum Error {
     NotFound(String),
     #[error("Provider already exists: {0}")]
     Exists(String),
+    #[error("Precondition failed: {0}")]
+    PreconditionFailed(String),
     #[error("Request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
     #[error("No route for {0}")]
@@ -145,6 +147,12 @@ impl From<Error> for ApiError {
                 "provider_already_exists",
                 internal,
                 Some("provider".to_string()),
+            ),
+            Error::PreconditionFailed(_) => ApiError::new(
+                ErrorStatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                internal,
+                None,
             ),
             Error::RouteNotFound(_) => ApiError::new(
                 ErrorStatusCode::NOT_FOUND,

@@ -21,6 +21,7 @@ pub mod body;
 pub mod convert;
 pub mod error;
 pub mod logging;
+pub mod precondition;
 pub mod provider;
 pub mod secrets;
 pub mod server;

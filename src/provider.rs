@@ -26,6 +26,8 @@ pub struct StoredProvider {
     pub config: UpdateProviderRequest,
     /// SHA-256 of the provider's entry in a config.json, when it came from there.
     pub config_hash: Option<String>,
+    /// The opaque entity tag of this state; the store assigns a new one at every write.
+    pub etag: String,
 }
 
 /// The new stored state of provider `name` for a request body, given what is stored now.
@@ -97,6 +99,7 @@ pub fn desired_state(
             config_hash: None,
         },
         config_hash: current.and_then(|c| c.config_hash.clone()),
+        etag: String::new(),
     })
 }
 

@@ -4,14 +4,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dropshot::{
-    ApiDescription, ApiEndpoint, ApiEndpointVersions, ConfigDropshot, HttpResponseOk, HttpServer,
-    Path, RequestContext, ServerBuilder,
+    ApiDescription, ApiEndpoint, ApiEndpointVersions, ConfigDropshot, Header, HttpResponseHeaders,
+    HttpResponseOk, HttpServer, Path, RequestContext, ServerBuilder,
 };
 use http::Method;
 
-use crate::api::{ProviderPath, ProvidersApi, providers_api_mod};
+use crate::api::{ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
+use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::provider::{self, StoredProvider};
 use crate::store::{Change, Store, Written};
 use crate::types::{
@@ -140,7 +141,7 @@ impl ProvidersApi for Server {
     async fn add_provider(
         rqctx: RequestContext<Context>,
         body: JsonBody<AddProviderRequest>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+    ) -> Result<ProviderOk, ApiError> {
         let (name, request) = crate::convert::split_add(body.into_inner());
         validate::provider_name(&name, "provider")?;
         let written = write(&rqctx, name, move |name, current| match current {
@@ -148,43 +149,46 @@ impl ProvidersApi for Server {
             None => put(provider::desired_state(name, request, None)),
         })
         .await?;
-        Ok(HttpResponseOk(shown(written.after)?))
+        Ok(shown(written.after)?)
     }
 
     async fn get_provider(
         rqctx: RequestContext<Context>,
         path: Path<ProviderPath>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+    ) -> Result<ProviderOk, ApiError> {
         let name = path_name(path)?;
         let stored = rqctx.context().store.get(&name).await?;
-        let stored = stored.ok_or(Error::NotFound(name))?;
-        Ok(HttpResponseOk(provider::present(&stored)))
+        Ok(shown(Some(stored.ok_or(Error::NotFound(name))?))?)
     }
 
     async fn update_provider(
         rqctx: RequestContext<Context>,
         path: Path<ProviderPath>,
+        conditions: Header<WriteConditions>,
         body: JsonBody<UpdateProviderRequest>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
-        let request = body.into_inner();
+    ) -> Result<ProviderOk, ApiError> {
+        let (conditions, request) = (conditions.into_inner(), body.into_inner());
         let written = write(&rqctx, path_name(path)?, move |name, current| {
+            conditions.check(current)?;
             put(provider::desired_state(name, request, current))
         })
         .await?;
-        Ok(HttpResponseOk(shown(written.after)?))
+        Ok(shown(written.after)?)
     }
 
     async fn delete_provider(
         rqctx: RequestContext<Context>,
         path: Path<ProviderPath>,
-    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
-        let written = write(&rqctx, path_name(path)?, |name, current| {
-            current
-                .map(|_| Change::Delete)
-                .ok_or_else(|| Error::NotFound(name.to_string()))
+        conditions: Header<DeleteConditions>,
+    ) -> Result<ProviderOk, ApiError> {
+        let conditions = WriteConditions::from(conditions.into_inner());
+        let written = write(&rqctx, path_name(path)?, move |name, current| {
+            let current = current.ok_or_else(|| Error::NotFound(name.to_string()))?;
+            conditions.check(Some(current))?;
+            Ok(Change::Delete)
         })
         .await?;
-        Ok(HttpResponseOk(shown(written.before)?))
+        Ok(shown(written.before)?)
     }
 
     async fn health(
@@ -219,8 +223,11 @@ fn path_name(path: Path<ProviderPath>) -> Result<String, Error> {
     Ok(name)
 }
 
-fn shown(state: Option<Arc<StoredProvider>>) -> Result<ProviderResponse, Error> {
-    state
-        .map(|p| provider::present(&p))
-        .ok_or_else(|| Error::Store("a write left no provider to show".into()))
+/// A provider as a response: redacted, with its `ETag`.
+fn shown(state: Option<Arc<StoredProvider>>) -> Result<ProviderOk, Error> {
+    let stored = state.ok_or_else(|| Error::Store("a write left no provider to show".into()))?;
+    Ok(HttpResponseHeaders::new(
+        HttpResponseOk(provider::present(&stored)),
+        EtagHeader::of(&stored),
+    ))
 }

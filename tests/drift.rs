@@ -89,7 +89,7 @@ fn summary(doc: &Value) -> Value {
                 .as_array()
                 .map(|ps| {
                     ps.iter()
-                        .map(|p| json!({"name": p["name"], "in": p["in"], "required": p["required"], "schema": normal(&p["schema"], &mut reached)}))
+                        .map(|p| json!({"name": p["name"], "in": p["in"], "required": p["required"].as_bool().unwrap_or(false), "schema": normal(&p["schema"], &mut reached)}))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -108,7 +108,21 @@ fn summary(doc: &Value) -> Value {
                     &mut reached,
                 );
                 if code.starts_with('2') {
-                    success.insert(code.clone(), schema);
+                    let headers: BTreeMap<String, Value> = response["headers"]
+                        .as_object()
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|(name, h)| {
+                                    let schema = normal(&h["schema"], &mut reached);
+                                    (
+                                        name.to_lowercase(),
+                                        json!({"required": h["required"].as_bool().unwrap_or(false), "schema": schema}),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    success.insert(code.clone(), json!({"body": schema, "headers": headers}));
                 } else {
                     errors.insert(schema.to_string());
                 }

@@ -163,7 +163,10 @@ impl Writer {
                     .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())));
             let result = decided.map(|change| {
                 let after = match change {
-                    Change::Put(p) => Some(Arc::from(p)),
+                    Change::Put(mut p) => {
+                        p.etag = crate::precondition::new_tag();
+                        Some(Arc::from(p))
+                    }
                     Change::Delete => None,
                 };
                 if !staged.contains_key(&name) {
@@ -236,7 +239,13 @@ mod tests {
                 ..Default::default()
             },
             config_hash: None,
+            etag: String::new(),
         }
+    }
+
+    /// What a write stores, apart from the tag the store gives it.
+    fn content(p: &StoredProvider) -> (&str, &UpdateProviderRequest) {
+        (&p.name, &p.config)
     }
 
     fn put(p: &StoredProvider) -> Mutation {
@@ -265,7 +274,9 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Store(_)), "{err:?}");
-        assert_eq!(store.get("openai").await.unwrap().as_deref(), Some(&small));
+        let stored = store.get("openai").await.unwrap().unwrap();
+        assert_eq!(content(&stored), content(&small));
+        assert_eq!(stored.etag.len(), 32, "the store tags every state");
         assert!(store.get("anthropic").await.unwrap().is_none());
 
         let other = provider("groq", 2);
@@ -284,7 +295,11 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         };
-        assert_eq!(on_disk, vec![other, small]);
+        let on_disk: Vec<_> = on_disk.into_iter().map(|p| (p.name, p.config)).collect();
+        assert_eq!(
+            on_disk,
+            vec![(other.name, other.config), (small.name, small.config)]
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,8 @@ use crate::types::UpdateProviderRequest;
 const MIGRATIONS: &[&str] = &["CREATE TABLE providers (
         name TEXT PRIMARY KEY NOT NULL,
         config TEXT NOT NULL,
-        config_hash TEXT
+        config_hash TEXT,
+        etag TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;"];
 
 pub struct Disk {
@@ -58,7 +59,7 @@ impl Disk {
 
     fn load(conn: &Connection) -> Result<Vec<StoredProvider>, String> {
         let mut stmt = conn
-            .prepare("SELECT name, config, config_hash FROM providers ORDER BY name")
+            .prepare("SELECT name, config, config_hash, etag FROM providers ORDER BY name")
             .map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map([], |r| {
@@ -66,17 +67,19 @@ impl Disk {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })
             .map_err(|e| e.to_string())?;
         rows.map(|row| {
-            let (name, config, config_hash) = row.map_err(|e| e.to_string())?;
+            let (name, config, config_hash, etag) = row.map_err(|e| e.to_string())?;
             let config: UpdateProviderRequest = serde_json::from_str(&config)
                 .map_err(|e| format!("provider {name:?} is unreadable: {e}"))?;
             Ok(StoredProvider {
                 name,
                 config,
                 config_hash,
+                etag,
             })
         })
         .collect()
@@ -93,10 +96,11 @@ impl Disk {
                 Some(p) => {
                     let config = serde_json::to_string(&p.config).map_err(|e| e.to_string())?;
                     tx.prepare_cached(
-                        "INSERT INTO providers (name, config, config_hash) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (name) DO UPDATE SET config = excluded.config, config_hash = excluded.config_hash",
+                        "INSERT INTO providers (name, config, config_hash, etag) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (name) DO UPDATE SET config = excluded.config,
+                             config_hash = excluded.config_hash, etag = excluded.etag",
                     )
-                    .and_then(|mut s| s.execute(params![name, config, p.config_hash]))
+                    .and_then(|mut s| s.execute(params![name, config, p.config_hash, p.etag]))
                     .map_err(|e| e.to_string())?;
                 }
                 None => {

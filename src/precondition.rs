@@ -1,0 +1,161 @@
+//! Optimistic concurrency: entity tags and the `If-Match` / `If-None-Match` preconditions.
+//!
+//! A provider's `ETag` is an opaque random tag the store assigns at every accepted write (not a
+//! hash of the configuration, which would let anyone holding it guess short secrets offline).
+//! Preconditions are checked inside the store's mutation, against the state the write replaces,
+//! so a check and its write are one atomic step.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::provider::StoredProvider;
+
+/// The preconditions of a PUT.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct WriteConditions {
+    /// Apply the request only if the provider's current `ETag` is one of these entity tags
+    /// (`*`: only if it exists); otherwise 412.
+    #[serde(rename = "If-Match")]
+    pub if_match: Option<String>,
+    /// `*`: create only; 412 when the provider exists. A list of entity tags: 412 when the
+    /// current `ETag` is one of them.
+    #[serde(rename = "If-None-Match")]
+    pub if_none_match: Option<String>,
+}
+
+/// The precondition of a DELETE.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct DeleteConditions {
+    /// Delete only if the provider's current `ETag` is one of these entity tags (`*`: only if it
+    /// exists); otherwise 412.
+    #[serde(rename = "If-Match")]
+    pub if_match: Option<String>,
+}
+
+impl From<DeleteConditions> for WriteConditions {
+    fn from(d: DeleteConditions) -> Self {
+        WriteConditions {
+            if_match: d.if_match,
+            if_none_match: None,
+        }
+    }
+}
+
+/// The `ETag` header of a provider response.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EtagHeader {
+    /// Strong entity tag of the provider's current state.
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+impl EtagHeader {
+    pub fn of(provider: &StoredProvider) -> Self {
+        EtagHeader {
+            etag: format!("\"{}\"", provider.etag),
+        }
+    }
+}
+
+/// A fresh opaque tag for a new state.
+pub fn new_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl WriteConditions {
+    /// Whether the write may replace `current`.
+    pub fn check(&self, current: Option<&StoredProvider>) -> Result<(), Error> {
+        if let Some(header) = &self.if_match {
+            let holds = match current {
+                None => false,
+                Some(_) if header.trim() == "*" => true,
+                Some(p) => tags(header).any(|(weak, tag)| !weak && tag == p.etag),
+            };
+            if !holds {
+                return Err(Error::PreconditionFailed(match current {
+                    None => "If-Match: the provider does not exist".into(),
+                    Some(_) => "If-Match: the provider has changed since that ETag".into(),
+                }));
+            }
+        }
+        if let Some(header) = &self.if_none_match {
+            let fails = match current {
+                None => false,
+                Some(_) if header.trim() == "*" => true,
+                Some(p) => tags(header).any(|(_, tag)| tag == p.etag),
+            };
+            if fails {
+                return Err(Error::PreconditionFailed(
+                    "If-None-Match: the provider exists in that state".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entity tags of a header value, as (weak, opaque tag). Quotes are optional, as clients
+/// often leave them out.
+fn tags(header: &str) -> impl Iterator<Item = (bool, &str)> {
+    header
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (weak, t) = match t.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, t),
+            };
+            (weak, t.trim_matches('"'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(etag: &str) -> StoredProvider {
+        StoredProvider {
+            name: "p".into(),
+            config: Default::default(),
+            config_hash: None,
+            etag: etag.into(),
+        }
+    }
+
+    fn conditions(if_match: Option<&str>, if_none_match: Option<&str>) -> WriteConditions {
+        WriteConditions {
+            if_match: if_match.map(Into::into),
+            if_none_match: if_none_match.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn if_match() {
+        let p = stored("abc");
+        assert!(conditions(Some("\"abc\""), None).check(Some(&p)).is_ok());
+        assert!(
+            conditions(Some("\"x\", \"abc\""), None)
+                .check(Some(&p))
+                .is_ok()
+        );
+        assert!(conditions(Some("abc"), None).check(Some(&p)).is_ok());
+        assert!(conditions(Some("*"), None).check(Some(&p)).is_ok());
+        assert!(
+            conditions(Some("W/\"abc\""), None).check(Some(&p)).is_err(),
+            "weak tags never match If-Match"
+        );
+        assert!(conditions(Some("\"old\""), None).check(Some(&p)).is_err());
+        assert!(conditions(Some("*"), None).check(None).is_err());
+    }
+
+    #[test]
+    fn if_none_match() {
+        let p = stored("abc");
+        assert!(conditions(None, Some("*")).check(None).is_ok());
+        assert!(conditions(None, Some("*")).check(Some(&p)).is_err());
+        assert!(conditions(None, Some("W/\"abc\"")).check(Some(&p)).is_err());
+        assert!(conditions(None, Some("\"other\"")).check(Some(&p)).is_ok());
+    }
+}
