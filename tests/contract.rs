@@ -372,8 +372,6 @@ async fn masks_that_do_not_match_are_refused() {
     )
     .await;
     let proxy = before["proxy_config"].clone();
-    let mut no_password = proxy.clone();
-    no_password["password"] = json!("");
     let cases = [
         (
             json!({"keys": [{"id": "k1", "value": {"value": format!("sk-x{}cdef", "*".repeat(24))}}], "proxy_config": proxy}),
@@ -422,7 +420,6 @@ async fn masks_that_do_not_match_are_refused() {
     .await;
     assert_error(status, &err, 400, "redacted_secret_mismatch");
     assert_eq!(get(&server, "anthropic").await.0, 404);
-    let _ = no_password;
 }
 
 #[tokio::test]
