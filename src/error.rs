@@ -175,7 +175,7 @@ impl From<Error> for ApiError {
             Error::Store(_) => ApiError::with_internal(
                 ErrorStatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
-                "The provider store failed; nothing was changed".to_string(),
+                "The provider store failed; retry the request".to_string(),
                 None,
                 internal,
             ),

@@ -18,6 +18,7 @@ pub mod client {
 
 pub mod api;
 pub mod body;
+pub mod config_file;
 pub mod convert;
 pub mod error;
 pub mod logging;

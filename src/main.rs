@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use bifrost_providers::{api, logging, server, store};
+use bifrost_providers::{api, config_file, logging, server, store};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -28,13 +28,18 @@ struct Serve {
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "BIFROST_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// Where providers are stored: sqlite://PATH (a file, created on first start) or memory://.
+    /// Where providers are stored: sqlite://PATH (a file, created on first start),
+    /// postgres://USER@HOST:PORT/DATABASE (shared by replicas; migrated at start) or memory://.
     #[arg(long, env = "BIFROST_STORE", default_value = store::DEFAULT_URL)]
     store: String,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
     max_body_bytes: usize,
+    /// A Bifrost config.json whose `providers` section is loaded at start: new providers are
+    /// created, changed ones replaced, unchanged ones keep their API edits.
+    #[arg(long, env = "BIFROST_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Log format, to stderr; the level comes from RUST_LOG (default info).
     #[arg(long, env = "BIFROST_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: logging::Format,
@@ -63,14 +68,23 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(args: Serve) -> Result<(), String> {
     logging::init(args.log_format);
-    let store = store::open(&args.store)?;
+    let from_file = args.config.as_deref().map(config_file::read).transpose()?;
+    let store = store::open(&args.store).await?;
+    if let (Some(path), Some(providers)) = (&args.config, from_file) {
+        let outcomes = config_file::apply(store.as_ref(), providers)
+            .await
+            .map_err(|e| format!("cannot load config file {}: {e}", path.display()))?;
+        for (provider, outcome) in outcomes {
+            tracing::info!(provider, ?outcome, file = %path.display(), "config file provider loaded");
+        }
+    }
     let settings = server::Settings {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
     };
     let server = server::start(settings, logging::dropshot_logger())?;
-    tracing::info!(local_addr = %server.local_addr(), store = %args.store, "listening");
+    tracing::info!(local_addr = %server.local_addr(), store = %store::shown_url(&args.store), "listening");
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.close().await

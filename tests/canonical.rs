@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, raw};
+use common::{Backend, TestServer, raw};
 use serde_json::{Value, json};
 
 macro_rules! snapshot {
@@ -24,9 +24,8 @@ async fn call(server: &TestServer, method: &str, path: &str, body: Option<&[u8]>
     json!({"status": status, "content_type": content_type, "body": body})
 }
 
-#[tokio::test]
-async fn created_provider_and_round_trip() {
-    let server = TestServer::start();
+async fn created_provider_and_round_trip(backend: Backend) {
+    let server = TestServer::on(&backend);
     let body = json!({
         "keys": [{"name": "primary", "value": {"value": "sk-proj-abcdefghijklmnopqrstuvwxyz"}, "models": ["gpt-4o"], "weight": 0.7},
                  {"name": "short", "value": {"value": "abc123"}, "enabled": false}],
@@ -55,9 +54,8 @@ async fn created_provider_and_round_trip() {
     snapshot!("round_trip", &round_trip["body"]);
 }
 
-#[tokio::test]
-async fn one_error_of_each_kind() {
-    let server = TestServer::start();
+async fn one_error_of_each_kind(backend: Backend) {
+    let server = TestServer::on(&backend);
     call(
         &server,
         "PUT",
@@ -164,3 +162,5 @@ async fn one_error_of_each_kind() {
     .await;
     snapshot!("error_payload_too_large", &too_large);
 }
+
+on_every_store!(created_provider_and_round_trip, one_error_of_each_kind,);

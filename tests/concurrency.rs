@@ -5,7 +5,7 @@ mod common;
 
 use bifrost_providers::client::ResponseValue;
 use bifrost_providers::types::{EnvVar, Key, ProviderResponse, UpdateProviderRequest};
-use common::{TestServer, assert_error};
+use common::{Backend, TestServer, assert_error};
 
 fn etag<T>(response: &ResponseValue<T>) -> String {
     let value = response.headers().get("etag").expect("an ETag header");
@@ -44,9 +44,8 @@ fn status_and_code(
     }
 }
 
-#[tokio::test]
-async fn two_writers_with_one_tag_one_wins_and_nothing_is_lost() {
-    let server = TestServer::start();
+async fn two_writers_with_one_tag_one_wins_and_nothing_is_lost(backend: Backend) {
+    let server = TestServer::on(&backend);
     let client = server.client();
     client
         .update_provider()
@@ -120,9 +119,8 @@ async fn two_writers_with_one_tag_one_wins_and_nothing_is_lost() {
     assert!(merged.send_back_raw_request);
 }
 
-#[tokio::test]
-async fn the_tag_changes_on_every_write_and_survives_a_restart() {
-    let mut server = TestServer::start();
+async fn the_tag_changes_on_every_write_and_survives_a_restart(backend: Backend) {
+    let mut server = TestServer::on(&backend);
     let client = server.client();
     let first = client
         .update_provider()
@@ -182,9 +180,8 @@ async fn the_tag_changes_on_every_write_and_survives_a_restart() {
     assert_eq!(etag(&shown), tag, "a refused write changes nothing");
 }
 
-#[tokio::test]
-async fn if_none_match_star_creates_only() {
-    let server = TestServer::start();
+async fn if_none_match_star_creates_only(backend: Backend) {
+    let server = TestServer::on(&backend);
     let client = server.client();
     let created = client
         .update_provider()
@@ -230,9 +227,8 @@ async fn if_none_match_star_creates_only() {
     );
 }
 
-#[tokio::test]
-async fn delete_honours_if_match() {
-    let server = TestServer::start();
+async fn delete_honours_if_match(backend: Backend) {
+    let server = TestServer::on(&backend);
     let client = server.client();
     let created = client
         .update_provider()
@@ -269,9 +265,8 @@ async fn delete_honours_if_match() {
     assert_error(status, &body, 404, "provider_not_found");
 }
 
-#[tokio::test]
-async fn concurrent_conditional_writers_exactly_one_wins_per_tag() {
-    let server = std::sync::Arc::new(TestServer::start());
+async fn concurrent_conditional_writers_exactly_one_wins_per_tag(backend: Backend) {
+    let server = std::sync::Arc::new(TestServer::on(&backend));
     let client = server.client();
     let base = client
         .update_provider()
@@ -317,3 +312,11 @@ async fn concurrent_conditional_writers_exactly_one_wins_per_tag() {
         .into_inner();
     assert_eq!(last.keys[0].weight, won[0]);
 }
+
+on_every_store!(
+    two_writers_with_one_tag_one_wins_and_nothing_is_lost,
+    the_tag_changes_on_every_write_and_survives_a_restart,
+    if_none_match_star_creates_only,
+    delete_honours_if_match,
+    concurrent_conditional_writers_exactly_one_wins_per_tag,
+);

@@ -7,7 +7,7 @@ use bifrost_providers::types::{
     AddProviderRequest, ConcurrencyAndBufferSize, EnvVar, Key, ProviderStatus,
     UpdateProviderRequest,
 };
-use common::{TestServer, assert_error, get, put, raw};
+use common::{Backend, TestServer, assert_error, get, put, raw};
 use serde_json::{Value, json};
 
 const SECRET: &str = "sk-test-1234567890abcdef";
@@ -23,9 +23,8 @@ fn key(name: &str, secret: &str) -> Key {
     }
 }
 
-#[tokio::test]
-async fn put_creates_with_defaults_and_get_lists_sorted() {
-    let server = TestServer::start();
+async fn put_creates_with_defaults_and_get_lists_sorted(backend: Backend) {
+    let server = TestServer::on(&backend);
     let client = server.client();
     let body = UpdateProviderRequest {
         keys: vec![key("primary", SECRET)],
@@ -111,9 +110,8 @@ async fn put_creates_with_defaults_and_get_lists_sorted() {
     );
 }
 
-#[tokio::test]
-async fn post_creates_once_then_conflicts() {
-    let server = TestServer::start();
+async fn post_creates_once_then_conflicts(backend: Backend) {
+    let server = TestServer::on(&backend);
     let client = server.client();
     let add = AddProviderRequest::builder()
         .provider("groq")
@@ -152,9 +150,8 @@ async fn post_creates_once_then_conflicts() {
     assert_eq!(body["error"]["param"], "provider");
 }
 
-#[tokio::test]
-async fn put_is_a_full_replacement() {
-    let server = TestServer::start();
+async fn put_is_a_full_replacement(backend: Backend) {
+    let server = TestServer::on(&backend);
     let full = json!({
         "keys": [{"name": "a", "value": {"value": SECRET}}],
         "network_config": {"base_url": "https://api.example.com/v1", "max_retries": 3, "extra_headers": {"X-Team": "ml"}},
@@ -185,9 +182,8 @@ async fn put_is_a_full_replacement() {
     assert_eq!(get(&server, "mistral").await.1, second);
 }
 
-#[tokio::test]
-async fn keys_are_matched_by_id() {
-    let server = TestServer::start();
+async fn keys_are_matched_by_id(backend: Backend) {
+    let server = TestServer::on(&backend);
     let (_, created) = put(
         &server,
         "openai",
@@ -226,9 +222,8 @@ async fn keys_are_matched_by_id() {
     assert!(keys.iter().all(|k| k["id"] != id_a.as_str()));
 }
 
-#[tokio::test]
-async fn bad_keys_are_refused_and_change_nothing() {
-    let server = TestServer::start();
+async fn bad_keys_are_refused_and_change_nothing(backend: Backend) {
+    let server = TestServer::on(&backend);
     let (_, before) = put(
         &server,
         "openai",
@@ -289,9 +284,8 @@ async fn bad_keys_are_refused_and_change_nothing() {
     }
 }
 
-#[tokio::test]
-async fn secrets_survive_the_redacted_round_trip() {
-    let mut server = TestServer::start();
+async fn secrets_survive_the_redacted_round_trip(backend: Backend) {
+    let mut server = TestServer::on(&backend);
     let client = server.client();
     let body = json!({
         "keys": [{"id": "az", "name": "azure-main", "value": {"value": SECRET},
@@ -338,14 +332,8 @@ async fn secrets_survive_the_redacted_round_trip() {
 
     // The stored secrets are the originals, not their masks.
     assert!(server.stop(), "clean shutdown");
-    let conn = rusqlite::Connection::open(server.db_path()).unwrap();
-    let stored: String = conn
-        .query_row(
-            "SELECT config FROM providers WHERE name = 'azure'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let rows = server.stored_rows();
+    let (_, stored, _) = rows.iter().find(|(name, ..)| name == "azure").unwrap();
     for secret in [
         SECRET,
         "cs-0987654321zyxw",
@@ -361,9 +349,8 @@ async fn secrets_survive_the_redacted_round_trip() {
     );
 }
 
-#[tokio::test]
-async fn masks_that_do_not_match_are_refused() {
-    let server = TestServer::start();
+async fn masks_that_do_not_match_are_refused(backend: Backend) {
+    let server = TestServer::on(&backend);
     let (_, before) = put(
         &server,
         "openai",
@@ -422,9 +409,9 @@ async fn masks_that_do_not_match_are_refused() {
     assert_eq!(get(&server, "anthropic").await.0, 404);
 }
 
-#[tokio::test]
-async fn environment_references() {
-    let mut server = TestServer::start_with(
+async fn environment_references(backend: Backend) {
+    let mut server = TestServer::on_with(
+        &backend,
         &[("BIFROST_TEST_OPENAI_KEY", "sk-from-env-0123456789")],
         &[],
     );
@@ -485,9 +472,8 @@ async fn environment_references() {
     assert_eq!(shown["keys"][0]["value"]["value"], "");
 }
 
-#[tokio::test]
-async fn custom_providers() {
-    let server = TestServer::start();
+async fn custom_providers(backend: Backend) {
+    let server = TestServer::on(&backend);
     let custom = json!({"custom_provider_config": {"base_provider_type": "openai", "allowed_requests": {"chat_completion": true}},
                         "keys": [{"value": {"value": SECRET}}]});
     let (status, created) = put(&server, "my-gateway", &custom).await;
@@ -572,9 +558,8 @@ async fn custom_providers() {
     assert_eq!((status, keyless["keys"].clone()), (200, json!([])));
 }
 
-#[tokio::test]
-async fn field_validation() {
-    let server = TestServer::start();
+async fn field_validation(backend: Backend) {
+    let server = TestServer::on(&backend);
     let (_, before) = put(&server, "cohere", &json!({})).await;
     let cases = [
         (
@@ -704,9 +689,8 @@ async fn field_validation() {
     assert_eq!(status, 200, "{ok}");
 }
 
-#[tokio::test]
-async fn malformed_requests_get_the_error_body() {
-    let server = TestServer::start();
+async fn malformed_requests_get_the_error_body(backend: Backend) {
+    let server = TestServer::on(&backend);
     let url = format!("{}/api/providers/openai", server.url);
     let bodies: [(&[u8], &str); 6] = [
         (b"{", "invalid_json"),
@@ -755,9 +739,8 @@ async fn malformed_requests_get_the_error_body() {
     assert_eq!((status, body["name"].as_str()), (200, Some("openai")));
 }
 
-#[tokio::test]
-async fn body_limit_is_a_413_and_a_megabyte_fits() {
-    let server = TestServer::start();
+async fn body_limit_is_a_413_and_a_megabyte_fits(backend: Backend) {
+    let server = TestServer::on(&backend);
     let url = format!("{}/api/providers/openai", server.url);
     let models: Vec<String> = (0..80_000).map(|i| format!("model-{i:08}")).collect();
     let big = serde_json::to_vec(&json!({"keys": [{"name": "k", "models": models}]})).unwrap();
@@ -773,7 +756,7 @@ async fn body_limit_is_a_413_and_a_megabyte_fits() {
     assert_eq!(content_type, "application/json");
     assert_eq!(raw("GET", &url, None).await.2, before);
 
-    let small = TestServer::start_with(&[], &["--max-body-bytes", "2048"]);
+    let small = TestServer::on_with(&backend, &[], &["--max-body-bytes", "2048"]);
     let (status, _, err) = raw(
         "PUT",
         &format!("{}/api/providers/openai", small.url),
@@ -783,9 +766,8 @@ async fn body_limit_is_a_413_and_a_megabyte_fits() {
     assert_error(status, &err, 413, "payload_too_large");
 }
 
-#[tokio::test]
-async fn delete_returns_the_redacted_provider() {
-    let server = TestServer::start();
+async fn delete_returns_the_redacted_provider(backend: Backend) {
+    let server = TestServer::on(&backend);
     let client = server.client();
     client
         .update_provider()
@@ -820,9 +802,8 @@ async fn delete_returns_the_redacted_provider() {
     assert_eq!(health.status, "ok");
 }
 
-#[tokio::test]
-async fn no_secret_in_any_response_or_log_line() {
-    let server = TestServer::start();
+async fn no_secret_in_any_response_or_log_line(backend: Backend) {
+    let server = TestServer::on(&backend);
     let secrets = [
         "sk-leak-check-0001-abcdefgh",
         "bedrock-secret-key-zz9",
@@ -910,9 +891,8 @@ async fn no_secret_in_any_response_or_log_line() {
     }
 }
 
-#[tokio::test]
-async fn response_only_fields_are_accepted_and_ignored() {
-    let server = TestServer::start();
+async fn response_only_fields_are_accepted_and_ignored(backend: Backend) {
+    let server = TestServer::on(&backend);
     let body = json!({"name": "gemini", "status": "anything at all", "config_hash": "deadbeef",
                       "keys": [{"id": "key #1 for gemini", "value": {"value": SECRET}}]});
     let (status, shown) = put(&server, "gemini", &body).await;
@@ -927,3 +907,21 @@ async fn response_only_fields_are_accepted_and_ignored() {
     let (status, again) = put(&server, "gemini", &shown).await;
     assert_eq!((status, again), (200, shown));
 }
+
+on_every_store!(
+    put_creates_with_defaults_and_get_lists_sorted,
+    post_creates_once_then_conflicts,
+    put_is_a_full_replacement,
+    keys_are_matched_by_id,
+    bad_keys_are_refused_and_change_nothing,
+    secrets_survive_the_redacted_round_trip,
+    masks_that_do_not_match_are_refused,
+    environment_references,
+    custom_providers,
+    field_validation,
+    malformed_requests_get_the_error_body,
+    body_limit_is_a_413_and_a_megabyte_fits,
+    delete_returns_the_redacted_provider,
+    no_secret_in_any_response_or_log_line,
+    response_only_fields_are_accepted_and_ignored,
+);

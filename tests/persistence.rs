@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{TestServer, get, put};
+use common::{Backend, TestServer, get, put};
 use serde_json::{Value, json};
 
 /// A whole provider configuration in which every field is derived from `tag`, so a response
@@ -36,9 +36,8 @@ fn consistent_tag(shown: &Value) -> Option<u64> {
     agrees.then_some(tag)
 }
 
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_9() {
-    let mut server = TestServer::start();
+async fn acknowledged_writes_survive_kill_9(backend: Backend) {
+    let mut server = TestServer::on(&backend);
     let mut acknowledged = Vec::new();
     for tag in 0..40u64 {
         let name = format!("custom-{}", tag % 10);
@@ -55,9 +54,8 @@ async fn acknowledged_writes_survive_kill_9() {
     }
 }
 
-#[tokio::test]
-async fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
-    let mut server = TestServer::start();
+async fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write(backend: Backend) {
+    let mut server = TestServer::on(&backend);
     let url = server.url.clone();
     let writers: Vec<_> = (0..4u64)
         .map(|w| {
@@ -105,9 +103,8 @@ async fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
     }
 }
 
-#[tokio::test]
-async fn concurrent_writers_to_one_provider_never_tear() {
-    let server = Arc::new(TestServer::start());
+async fn concurrent_writers_to_one_provider_never_tear(backend: Backend) {
+    let server = Arc::new(TestServer::on(&backend));
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let (server, done) = (Arc::clone(&server), Arc::clone(&done));
@@ -148,9 +145,8 @@ async fn concurrent_writers_to_one_provider_never_tear() {
     assert!(tag % 100 == 9, "the last write of some writer wins: {tag}");
 }
 
-#[tokio::test]
-async fn concurrent_writers_to_many_providers_all_land() {
-    let server = Arc::new(TestServer::start());
+async fn concurrent_writers_to_many_providers_all_land(backend: Backend) {
+    let server = Arc::new(TestServer::on(&backend));
     let writers: Vec<_> = (0..50u64)
         .map(|n| {
             let server = Arc::clone(&server);
@@ -179,9 +175,8 @@ async fn concurrent_writers_to_many_providers_all_land() {
     }
 }
 
-#[tokio::test]
-async fn racing_posts_of_one_name_create_it_once() {
-    let server = Arc::new(TestServer::start());
+async fn racing_posts_of_one_name_create_it_once(backend: Backend) {
+    let server = Arc::new(TestServer::on(&backend));
     let racers: Vec<_> = (0..8u64)
         .map(|n| {
             let server = Arc::clone(&server);
@@ -251,3 +246,11 @@ async fn the_store_is_created_on_first_start_in_a_new_folder() {
     child.wait().unwrap();
     assert!(db.exists());
 }
+
+on_every_store!(
+    acknowledged_writes_survive_kill_9,
+    kill_9_during_a_stream_of_writes_loses_no_acknowledged_write,
+    concurrent_writers_to_one_provider_never_tear,
+    concurrent_writers_to_many_providers_all_land,
+    racing_posts_of_one_name_create_it_once,
+);

@@ -168,6 +168,12 @@ impl Writer {
                         Some(Arc::from(p))
                     }
                     Change::Delete => None,
+                    Change::Keep => {
+                        return Written {
+                            after: before.clone(),
+                            before,
+                        };
+                    }
                 };
                 if !staged.contains_key(&name) {
                     order.push(name.clone());

@@ -6,6 +6,7 @@
 //! state before a write or the state after it, never a part of it.
 
 mod local;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::error::Error;
 use crate::provider::StoredProvider;
 
 pub use local::LocalStore;
+pub use postgres::PostgresStore;
 
 /// What a mutation decides.
 pub enum Change {
@@ -21,6 +23,8 @@ pub enum Change {
     Put(Box<StoredProvider>),
     /// Delete the provider.
     Delete,
+    /// Leave the provider as it is (no write, no new tag).
+    Keep,
 }
 
 /// A decision about one provider, made against its current state (`None` when it does not
@@ -52,9 +56,10 @@ pub trait Store: Send + Sync + 'static {
 /// The default store: a SQLite file under `./data/`, created on first start.
 pub const DEFAULT_URL: &str = "sqlite://./data/bifrost-providers.db";
 
-/// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing)
-/// or `memory://` (nothing survives the process).
-pub fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+/// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing),
+/// `postgres://…` (a PostgreSQL database, migrated at start) or `memory://` (nothing survives
+/// the process).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -62,14 +67,33 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, String> {
         if path.is_empty() {
             return Err(format!("store URL {url:?} names no file"));
         }
-        return Ok(Arc::new(LocalStore::open_sqlite(std::path::Path::new(
-            path,
-        ))?));
+        let path = std::path::PathBuf::from(path);
+        let store = tokio::task::spawn_blocking(move || LocalStore::open_sqlite(&path))
+            .await
+            .map_err(|e| format!("cannot open the SQLite store: {e}"))??;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::open(url).await?));
     }
     if url == "memory://" || url == "memory:" {
         return Ok(Arc::new(LocalStore::memory()));
     }
     Err(format!(
-        "unsupported store URL {url:?}: use sqlite://PATH or memory://"
+        "unsupported store URL {}: use sqlite://PATH, postgres://USER@HOST/DATABASE or memory://",
+        shown_url(url)
     ))
+}
+
+/// A store URL as logs and messages may show it: any password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) if url.contains('@') => "(a URL that cannot be parsed)".into(),
+        Err(_) => url.to_string(),
+    }
 }

@@ -1,14 +1,173 @@
-//! The test harness: the real `bifrost-providers` binary on a real port, on a real SQLite file
-//! in a temporary folder, with its JSON logs kept for inspection.
+//! The test harness: the real `bifrost-providers` binary on a real port, on a real store (a
+//! SQLite file in a temporary folder, or a fresh database on the PostgreSQL server that
+//! `BIFROST_TEST_POSTGRES_URL` names), with its JSON logs kept for inspection.
+//!
+//! A test that holds for every store takes a [`Backend`] and is listed in [`on_every_store!`],
+//! which makes one test per store of it.
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bifrost_providers::Client;
+
+/// Makes, for each named `async fn test(backend: Backend)`, one `#[tokio::test]` per store:
+/// `sqlite::test` and `postgres::test` (which says it skipped when no PostgreSQL is configured).
+#[macro_export]
+macro_rules! on_every_store {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(backend) = $crate::common::Backend::postgres(stringify!($test)) {
+                        super::$test(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// The environment variable naming the PostgreSQL server the tests may use (a URL to an
+/// existing database; each test creates and drops its own database beside it).
+pub const POSTGRES_ENV: &str = "BIFROST_TEST_POSTGRES_URL";
+
+/// Which store a test server runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL of a PostgreSQL server.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL, when `BIFROST_TEST_POSTGRES_URL` is set; otherwise says that `test` skipped.
+    pub fn postgres(test: &str) -> Option<Backend> {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                eprintln!("SKIPPED {test} on PostgreSQL: {POSTGRES_ENV} is not set");
+                None
+            }
+        }
+    }
+}
+
+/// A database made for one test, dropped when the last server using it is gone.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    fn create(admin_url: &str) -> Self {
+        let name = format!("bifrost_test_{}", uuid::Uuid::new_v4().simple());
+        pg_admin(admin_url, &format!("CREATE DATABASE {name}"));
+        let mut url = url::Url::parse(admin_url).expect("BIFROST_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        TestDatabase {
+            admin_url: admin_url.to_string(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Cuts the database off, as if its server were down: open connections are closed and new
+    /// ones refused, until [`TestDatabase::restore`].
+    pub fn cut_off(&self) {
+        pg_admin(
+            &self.admin_url,
+            &format!(
+                "ALTER DATABASE {0} WITH ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
+                self.name
+            ),
+        );
+    }
+
+    pub fn restore(&self) {
+        pg_admin(
+            &self.admin_url,
+            &format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", self.name),
+        );
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        pg_admin(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Runs `sql` on the PostgreSQL server at `url` and returns the rows of the last statement, each
+/// column as text. It runs on its own thread and runtime, so it works from async tests and Drop.
+pub fn pg_admin(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e}"));
+            tokio::spawn(connection);
+            let messages = client
+                .simple_query(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            let mut rows = Vec::new();
+            for message in messages {
+                match message {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_string))
+                            .collect(),
+                    ),
+                    tokio_postgres::SimpleQueryMessage::CommandComplete(_) => {}
+                    _ => {}
+                }
+            }
+            rows
+        })
+    })
+    .join()
+    .expect("the PostgreSQL admin thread")
+}
+
+/// Where a server's providers are.
+#[derive(Clone)]
+enum Storage {
+    Sqlite(PathBuf),
+    Postgres(Arc<TestDatabase>),
+}
+
+impl Storage {
+    fn url(&self) -> String {
+        match self {
+            Storage::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Storage::Postgres(db) => db.url.clone(),
+        }
+    }
+}
 
 pub struct TestServer {
     child: Child,
@@ -16,32 +175,70 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     log: PathBuf,
     env: Vec<(String, String)>,
-    extra_args: Vec<String>,
+    args: Vec<String>,
+    storage: Storage,
 }
 
 impl TestServer {
     /// A server on a new SQLite file.
     pub fn start() -> Self {
-        Self::start_with(&[], &[])
+        Self::on(&Backend::Sqlite)
     }
 
-    /// A server with extra environment variables and arguments.
+    /// A server on a new store of `backend`.
+    pub fn on(backend: &Backend) -> Self {
+        Self::on_with(backend, &[], &[])
+    }
+
+    /// A server on a new SQLite file with extra environment variables and arguments.
     pub fn start_with(env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::on_with(&Backend::Sqlite, env, args)
+    }
+
+    /// A server on a new store of `backend`, with extra environment variables and arguments.
+    pub fn on_with(backend: &Backend, env: &[(&str, &str)], args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
+        let storage = match backend {
+            Backend::Sqlite => Storage::Sqlite(dir.path().join("providers.db")),
+            Backend::Postgres(admin) => Storage::Postgres(Arc::new(TestDatabase::create(admin))),
+        };
+        Self::spawn_on(storage, dir, env, args)
+    }
+
+    /// A second server on this server's store (PostgreSQL: another replica).
+    pub fn replica(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Self::spawn_on(self.storage.clone(), dir, &env, &args)
+    }
+
+    fn spawn_on(
+        storage: Storage,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let env: Vec<_> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let extra_args: Vec<_> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<_> = args.iter().map(|a| a.to_string()).collect();
         let log = dir.path().join("server-0.log");
-        let (child, url) = spawn(&dir, &log, &env, &extra_args);
+        let (child, url) = spawn(&storage.url(), &log, &env, &args)
+            .unwrap_or_else(|log| panic!("the server did not start: {log}"));
         TestServer {
             child,
             url,
             dir,
             log,
             env,
-            extra_args,
+            args,
+            storage,
         }
     }
 
@@ -49,8 +246,51 @@ impl TestServer {
         Client::new(&self.url)
     }
 
+    /// The store URL the server runs on.
+    pub fn store_url(&self) -> String {
+        self.storage.url()
+    }
+
+    /// The test database, on PostgreSQL.
+    pub fn database(&self) -> Option<&TestDatabase> {
+        match &self.storage {
+            Storage::Postgres(db) => Some(db),
+            Storage::Sqlite(_) => None,
+        }
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("providers.db")
+    }
+
+    /// Every stored row, read from the store itself (not through the server): name, the
+    /// configuration as stored, its config hash. On SQLite, stop the server first (it holds the
+    /// file exclusively).
+    pub fn stored_rows(&self) -> Vec<(String, String, Option<String>)> {
+        match &self.storage {
+            Storage::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the SQLite store");
+                let mut stmt = conn
+                    .prepare("SELECT name, config, config_hash FROM providers ORDER BY name")
+                    .expect("query the SQLite store");
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .expect("read the SQLite store")
+                    .map(|r| r.expect("a row"))
+                    .collect()
+            }
+            Storage::Postgres(db) => pg_admin(
+                &db.url,
+                "SELECT name, config::text, config_hash FROM providers ORDER BY name COLLATE \"C\"",
+            )
+            .into_iter()
+            .map(|mut row| {
+                let hash = row.pop().flatten();
+                let config = row.pop().flatten().expect("config");
+                let name = row.pop().flatten().expect("name");
+                (name, config, hash)
+            })
+            .collect(),
+        }
     }
 
     /// Kills the server with SIGKILL: no shutdown, no flush.
@@ -76,13 +316,25 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        self.restart();
+    }
+
+    /// Starts the server again on the same store, with its environment and arguments.
+    pub fn restart(&mut self) {
+        self.try_restart()
+            .unwrap_or_else(|log| panic!("the server did not start again: {log}"));
+    }
+
+    /// Starts the server again; on failure, returns what it logged.
+    pub fn try_restart(&mut self) -> Result<(), String> {
         let n = std::fs::read_dir(self.dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
         self.log = self.dir.path().join(format!("server-{n}.log"));
-        let (child, url) = spawn(&self.dir, &self.log, &self.env, &self.extra_args);
+        let (child, url) = spawn(&self.storage.url(), &self.log, &self.env, &self.args)?;
         self.child = child;
         self.url = url;
+        Ok(())
     }
 
     /// Everything every run of this server logged so far.
@@ -108,13 +360,14 @@ impl Drop for TestServer {
     }
 }
 
+/// Starts the binary on `store`; returns it with its URL once it listens, or what it logged if
+/// it exited first.
 fn spawn(
-    dir: &tempfile::TempDir,
+    store: &str,
     log: &PathBuf,
     env: &[(String, String)],
     args: &[String],
-) -> (Child, String) {
-    let db = dir.path().join("providers.db");
+) -> Result<(Child, String), String> {
     let log_file = std::fs::File::create(log).expect("create the log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
         .args([
@@ -124,11 +377,12 @@ fn spawn(
             "--log-format",
             "json",
             "--store",
+            store,
         ])
-        .arg(format!("sqlite://{}", db.display()))
         .args(args)
         .env_remove("BIFROST_BIND")
         .env_remove("BIFROST_STORE")
+        .env_remove("BIFROST_CONFIG")
         .env("RUST_LOG", "info")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
@@ -144,20 +398,22 @@ fn spawn(
             };
             if event["message"] == "listening" && event["target"] == "bifrost_providers" {
                 let addr = event["local_addr"].as_str().expect("local_addr in the log");
-                return (child, format!("http://{addr}"));
+                return Ok((child, format!("http://{addr}")));
             }
         }
         if let Some(status) = child.try_wait().expect("poll the server") {
-            panic!(
-                "server exited with {status}: {}",
+            return Err(format!(
+                "exited with {status}: {}",
                 std::fs::read_to_string(log).unwrap_or_default()
-            );
+            ));
         }
-        assert!(
-            Instant::now() < deadline,
-            "server did not start: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(format!(
+                "did not start in time: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -1,0 +1,228 @@
+//! The PostgreSQL store: the shared state of several server replicas.
+//!
+//! Nothing is cached: every read goes to the database, so a write through one replica is seen by
+//! the next read through any other. A write runs in one transaction that first takes a
+//! transaction-scoped advisory lock on the provider's name, so writers to one provider queue up
+//! across replicas (creation included, which a row lock could not cover), then reads the current
+//! row, decides, writes and commits. The writer hears back only after the commit.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use super::{Change, Mutation, Store, Written};
+use crate::error::Error;
+use crate::provider::StoredProvider;
+
+/// Schema migrations, applied in order at start, each once; `bifrost_schema_migrations` records
+/// those applied. An advisory lock keeps replicas that start together from racing.
+const MIGRATIONS: &[&str] = &["CREATE TABLE providers (
+        name TEXT PRIMARY KEY,
+        config JSONB NOT NULL,
+        config_hash TEXT,
+        etag TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )"];
+
+/// The advisory lock key that serialises migrations (an arbitrary constant: "bifrost").
+const MIGRATION_LOCK: i64 = 0x6269_6672_6f73_74;
+
+/// Most connections one replica holds.
+const POOL_SIZE: usize = 16;
+
+/// How long a request waits for a connection, or for one to be made, before it fails.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SELECT_ONE: &str =
+    "SELECT name, config::text, config_hash, etag FROM providers WHERE name = $1";
+const SELECT_ALL: &str =
+    "SELECT name, config::text, config_hash, etag FROM providers ORDER BY name COLLATE \"C\"";
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+const UPSERT: &str = "INSERT INTO providers (name, config, config_hash, etag)
+    VALUES ($1, $2::text::jsonb, $3, $4)
+    ON CONFLICT (name) DO UPDATE SET config = excluded.config,
+        config_hash = excluded.config_hash, etag = excluded.etag, updated_at = now()";
+const DELETE: &str = "DELETE FROM providers WHERE name = $1";
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://…`) and migrates it.
+    pub async fn open(url: &str) -> Result<Self, String> {
+        let shown = super::shown_url(url);
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| format!("invalid PostgreSQL URL {shown}: {e}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_TIMEOUT);
+        }
+        config.keepalives_idle(Duration::from_secs(30));
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
+        let store = PostgresStore { pool };
+        store
+            .migrate()
+            .await
+            .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), String> {
+        let mut client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let tx = client.transaction().await.map_err(|e| e.to_string())?;
+        let run = async {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS bifrost_schema_migrations (
+                    version INTEGER PRIMARY KEY,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .await?;
+            let applied: i32 = tx
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM bifrost_schema_migrations",
+                    &[],
+                )
+                .await?
+                .get(0);
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "INSERT INTO bifrost_schema_migrations (version) VALUES ($1)",
+                    &[&(i as i32 + 1)],
+                )
+                .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(applied)
+        };
+        let applied = run.await.map_err(|e| e.to_string())?;
+        if applied as usize > MIGRATIONS.len() {
+            return Err(format!(
+                "the database is at schema version {applied}, newer than this server knows ({})",
+                MIGRATIONS.len()
+            ));
+        }
+        tx.commit().await.map_err(|e| e.to_string())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
+        self.pool.get().await.map_err(failed)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error> {
+        let client = self.client().await?;
+        select_one(&client, name).await.map(|p| p.map(Arc::new))
+    }
+
+    async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
+        let rows = client.query(&statement, &[]).await.map_err(failed)?;
+        rows.iter().map(|r| row(r).map(Arc::new)).collect()
+    }
+
+    async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        tx.execute(LOCK, &[&name]).await.map_err(failed)?;
+        let before = select_one(&tx, name).await?.map(Arc::new);
+        let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
+            .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
+        let after = match decided {
+            Change::Put(mut p) => {
+                p.etag = crate::precondition::new_tag();
+                let config = serde_json::to_string(&p.config).map_err(failed)?;
+                let statement = tx.prepare_cached(UPSERT).await.map_err(failed)?;
+                tx.execute(&statement, &[&name, &config, &p.config_hash, &p.etag])
+                    .await
+                    .map_err(failed)?;
+                Some(Arc::from(p))
+            }
+            Change::Delete => {
+                tx.execute(DELETE, &[&name]).await.map_err(failed)?;
+                None
+            }
+            Change::Keep => before.clone(),
+        };
+        tx.commit().await.map_err(failed)?;
+        Ok(Written { before, after })
+    }
+
+    async fn health(&self) -> Result<(), Error> {
+        let check = async {
+            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(POOL_TIMEOUT, check).await {
+            Ok(result) => result.map_err(Error::Unavailable),
+            Err(_) => Err(Error::Unavailable(
+                "the database did not answer in time".into(),
+            )),
+        }
+    }
+}
+
+async fn select_one(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<Option<StoredProvider>, Error> {
+    let statement = client.prepare_cached(SELECT_ONE).await.map_err(failed)?;
+    let found = client
+        .query_opt(&statement, &[&name])
+        .await
+        .map_err(failed)?;
+    found.as_ref().map(row).transpose()
+}
+
+fn row(row: &tokio_postgres::Row) -> Result<StoredProvider, Error> {
+    let name: String = row.try_get(0).map_err(failed)?;
+    let config: String = row.try_get(1).map_err(failed)?;
+    let config = serde_json::from_str(&config).map_err(|e| {
+        let detail = crate::body::without_strings(&e.to_string());
+        Error::Store(format!("provider {name:?} is unreadable: {detail}"))
+    })?;
+    Ok(StoredProvider {
+        name,
+        config,
+        config_hash: row.try_get(2).map_err(failed)?,
+        etag: row.try_get(3).map_err(failed)?,
+    })
+}
+
+/// A store error with the causes the driver chains (its own message alone is "db error").
+fn failed(e: impl std::error::Error) -> Error {
+    let mut detail = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Error::Store(detail)
+}
