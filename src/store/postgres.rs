@@ -28,7 +28,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE providers (
     )"];
 
 /// The advisory lock key that serialises migrations (an arbitrary constant: "bifrost").
-const MIGRATION_LOCK: i64 = 0x6269_6672_6f73_74;
+const MIGRATION_LOCK: i64 = 0x0062_6966_726f_7374;
 
 /// Most connections one replica holds.
 const POOL_SIZE: usize = 16;
