@@ -6,35 +6,8 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Backend, TestServer, get, put};
-use serde_json::{Value, json};
-
-/// A whole provider configuration in which every field is derived from `tag`, so a response
-/// that mixes two writes is detectable.
-fn config(tag: u64) -> Value {
-    json!({
-        "keys": (0..3).map(|i| json!({"id": format!("k{i}"), "name": format!("key-{tag}-{i}"),
-                                      "value": {"value": format!("sk-{tag:08}-{i}-secretvalue")},
-                                      "weight": tag as f64, "models": [format!("model-{tag}")]})).collect::<Vec<_>>(),
-        "network_config": {"max_retries": tag % 100, "base_url": format!("https://h{tag}.example/v1")},
-        "concurrency_and_buffer_size": {"concurrency": tag + 1, "buffer_size": tag + 100}
-    })
-}
-
-/// The tag a response was written with, if all its fields agree on one.
-fn consistent_tag(shown: &Value) -> Option<u64> {
-    let tag = shown["concurrency_and_buffer_size"]["concurrency"].as_u64()? - 1;
-    let expected_url = format!("https://h{tag}.example/v1");
-    let agrees = shown["concurrency_and_buffer_size"]["buffer_size"] == tag + 100
-        && shown["network_config"]["max_retries"] == tag % 100
-        && shown["network_config"]["base_url"] == expected_url.as_str()
-        && shown["keys"].as_array()?.iter().enumerate().all(|(i, k)| {
-            k["name"] == format!("key-{tag}-{i}").as_str()
-                && k["weight"] == tag as f64
-                && k["models"][0] == format!("model-{tag}").as_str()
-        });
-    agrees.then_some(tag)
-}
+use common::{Backend, TestServer, config, consistent_tag, get, put};
+use serde_json::json;
 
 async fn acknowledged_writes_survive_kill_9(backend: Backend) {
     let mut server = TestServer::on(&backend);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bifrost_providers::Client;
+use serde_json::{Value, json};
 
 /// Makes, for each named `async fn test(backend: Backend)`, one `#[tokio::test]` per store:
 /// `sqlite::test` and `postgres::test` (which says it skipped when no PostgreSQL is configured).
@@ -59,7 +60,12 @@ impl Backend {
         match std::env::var(POSTGRES_ENV) {
             Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
             _ => {
-                eprintln!("SKIPPED {test} on PostgreSQL: {POSTGRES_ENV} is not set");
+                // Straight to stderr, past the test harness's capture, so the skip shows.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED {test} on PostgreSQL: {POSTGRES_ENV} is not set"
+                );
                 None
             }
         }
@@ -483,4 +489,31 @@ pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, wan
         "body: {body}"
     );
     assert!(body["extra_fields"].is_object(), "body: {body}");
+}
+
+/// A whole provider configuration in which every field is derived from `tag`, so a response
+/// that mixes two writes is detectable.
+pub fn config(tag: u64) -> Value {
+    json!({
+        "keys": (0..3).map(|i| json!({"id": format!("k{i}"), "name": format!("key-{tag}-{i}"),
+                                      "value": {"value": format!("sk-{tag:08}-{i}-secretvalue")},
+                                      "weight": tag as f64, "models": [format!("model-{tag}")]})).collect::<Vec<_>>(),
+        "network_config": {"max_retries": tag % 100, "base_url": format!("https://h{tag}.example/v1")},
+        "concurrency_and_buffer_size": {"concurrency": tag + 1, "buffer_size": tag + 100}
+    })
+}
+
+/// The tag a response was written with, if all its fields agree on one.
+pub fn consistent_tag(shown: &Value) -> Option<u64> {
+    let tag = shown["concurrency_and_buffer_size"]["concurrency"].as_u64()? - 1;
+    let expected_url = format!("https://h{tag}.example/v1");
+    let agrees = shown["concurrency_and_buffer_size"]["buffer_size"] == tag + 100
+        && shown["network_config"]["max_retries"] == tag % 100
+        && shown["network_config"]["base_url"] == expected_url.as_str()
+        && shown["keys"].as_array()?.iter().enumerate().all(|(i, k)| {
+            k["name"] == format!("key-{tag}-{i}").as_str()
+                && k["weight"] == tag as f64
+                && k["models"][0] == format!("model-{tag}").as_str()
+        });
+    agrees.then_some(tag)
 }

@@ -1,0 +1,140 @@
+//! When the store fails: the contract's 500 with no internals, `/health` 503, nothing
+//! half-written, the process stays up and recovers by itself. (A full SQLite disk is covered by
+//! the store's unit tests; here the PostgreSQL database goes away under load and comes back.)
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The providers the writers write, one each.
+const PROVIDERS: [&str; 4] = ["openai", "anthropic", "groq", "mistral"];
+
+use common::{Backend, TestServer, assert_error, config, consistent_tag, get, put, raw};
+
+async fn health(server: &TestServer) -> (u16, serde_json::Value) {
+    let (status, _, body) = raw("GET", &format!("{}/health", server.url), None).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_database_outage_under_load_fails_cleanly_and_recovers() {
+    let Some(backend) =
+        Backend::postgres("a_database_outage_under_load_fails_cleanly_and_recovers")
+    else {
+        return;
+    };
+    let server = Arc::new(TestServer::on(&backend));
+    let db = server.database().expect("a PostgreSQL database");
+    for p in 0..4u64 {
+        assert_eq!(
+            put(&server, PROVIDERS[p as usize], &config(p * 1000))
+                .await
+                .0,
+            200
+        );
+    }
+
+    // Four writers, one provider each, writing increasing tags through the outage.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u64)
+        .map(|p| {
+            let (server, stop) = (Arc::clone(&server), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let (mut acked, mut attempted, mut failures) = (p * 1000, Vec::new(), 0);
+                for i in 1.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let tag = p * 1000 + i;
+                    let (status, body) = put(&server, PROVIDERS[p as usize], &config(tag)).await;
+                    match status {
+                        200 => {
+                            acked = tag;
+                            attempted.clear();
+                        }
+                        500 => {
+                            assert_error(status, &body, 500, "internal_error");
+                            let text = body.to_string().to_lowercase();
+                            assert!(
+                                !text.contains("db error") && !text.contains("postgres"),
+                                "internals in a response: {body}"
+                            );
+                            attempted.push(tag);
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        other => panic!("unexpected {other}: {body}"),
+                    }
+                }
+                (acked, attempted, failures)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    db.cut_off();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = health(&server).await;
+    assert_error(status, &body, 503, "store_unavailable");
+    let (status, body) = get(&server, "openai").await;
+    assert_error(status, &body, 500, "internal_error");
+    let (status, _, body) = raw("GET", &format!("{}/api/providers", server.url), None).await;
+    assert_error(status, &body, 500, "internal_error");
+
+    db.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while health(&server).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut outcomes = HashMap::new();
+    for (p, writer) in writers.into_iter().enumerate() {
+        outcomes.insert(p as u64, writer.await.unwrap());
+    }
+    assert!(
+        outcomes.values().any(|(_, _, failures)| *failures > 0),
+        "the outage failed no write: {outcomes:?}"
+    );
+    for (p, (acked, unconfirmed, _)) in outcomes {
+        let (status, shown) = get(&server, PROVIDERS[p as usize]).await;
+        assert_eq!(status, 200, "{shown}");
+        let tag = consistent_tag(&shown).expect("nothing half-written");
+        // The last acknowledged write, or one whose commit the outage left unconfirmed.
+        assert!(
+            tag == acked || unconfirmed.contains(&tag),
+            "{}: acknowledged {acked}, unconfirmed {unconfirmed:?}, stored {tag}",
+            PROVIDERS[p as usize]
+        );
+    }
+    assert!(
+        server.logs().contains("store failure"),
+        "the cause is in the log"
+    );
+    // Writes go through again.
+    assert_eq!(put(&server, "openai", &config(99)).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_server_whose_database_is_unreachable_refuses_to_start_and_says_why() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
+        .arg("postgres://nobody:hunter2-secret@127.0.0.1:1/none?connect_timeout=2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot set up PostgreSQL store"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2-secret"),
+        "the password leaked: {stderr}"
+    );
+}
