@@ -61,7 +61,13 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(POOL_TIMEOUT);
         }
-        config.keepalives_idle(Duration::from_secs(30));
+        // A database host that vanishes without closing connections (a network partition, a
+        // crashed VM) is noticed within seconds rather than when the kernel gives up.
+        config
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(15));
         let manager = Manager::from_config(
             config,
             NoTls,
