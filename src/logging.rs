@@ -106,7 +106,13 @@ impl slog::Drain for SlogToTracing {
                 )
             };
         }
+        // A server error is an operator's concern whatever level dropshot gave it.
+        let server_error = f
+            .response_code
+            .as_deref()
+            .is_some_and(|c| c.starts_with('5'));
         match record.level() {
+            _ if server_error => emit!(tracing::Level::ERROR),
             slog::Level::Critical | slog::Level::Error => emit!(tracing::Level::ERROR),
             slog::Level::Warning => emit!(tracing::Level::WARN),
             slog::Level::Info => emit!(tracing::Level::INFO),

@@ -226,8 +226,11 @@ fn failed(e: impl std::error::Error) -> Error {
     let mut detail = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !detail.contains(&cause_text) {
+            detail.push_str(": ");
+            detail.push_str(&cause_text);
+        }
         source = cause.source();
     }
     Error::Store(detail)
