@@ -1,0 +1,535 @@
+//! `cargo bench --bench api`: the release server on a SQLite file in a temporary folder, driven
+//! over loopback at fixed concurrency and request counts, each figure beside a baseline measured
+//! in the same run:
+//!
+//! - GET one provider vs a bare hyper server answering the same bytes from memory (the limit of
+//!   the HTTP stack), both in a process of their own;
+//! - PUT (full replacement, 5 keys, durable) at 1, 8 and 64 writers over 100 providers vs raw
+//!   SQLite transactions writing the same bytes with the same settings (the limit of the disk);
+//! - GET list at 10, 1,000 and 10,000 providers, per provider;
+//! - the server's peak RSS holding 10,000 providers with 5 keys each.
+//!
+//! Machines here are noisy: read the ratios, not the absolute figures. Bounded to a few minutes.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+/// Set in the environment of the bench binary re-run as the baseline HTTP server; its value is
+/// the file holding the bytes to answer with.
+const BASELINE_ROLE: &str = "BIFROST_BENCH_BASELINE_BODY";
+
+/// Providers the PUT benchmark spreads its writes over.
+const PUT_PROVIDERS: usize = 100;
+
+fn main() {
+    if let Some(body) = std::env::var_os(BASELINE_ROLE) {
+        return baseline_server(std::fs::read(body).expect("the baseline body"));
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` asks for test names; this harness has none to list
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let started = Instant::now();
+    let server = Server::start(&dir);
+    let mut rows = Vec::new();
+
+    // GET one provider, beside hyper answering the same bytes.
+    let (status, shown) = call(server.addr, "PUT", "/api/providers/openai", &body(0)).await;
+    assert_eq!(status, 200);
+    let get_body = dir.path().join("get-body.json");
+    std::fs::write(&get_body, &shown).expect("write the baseline body");
+    let baseline = Baseline::start(&get_body);
+    for (label, addr) in [
+        ("GET one: hyper baseline", baseline.addr),
+        ("GET one: server", server.addr),
+    ] {
+        let stats = load(addr, 8, 2_500, |_, _| get("/api/providers/openai")).await;
+        rows.push(Row::new(label, 8, &stats));
+    }
+    drop(baseline);
+
+    // GET list at 10 providers (openai and 9 more), before the PUT benchmark adds 100.
+    let mut per_provider = Vec::new();
+    fill(server.addr, 0, 9).await;
+    list(server.addr, 2_000, &mut rows, &mut per_provider).await;
+
+    // PUT beside raw SQLite transactions of the same bytes.
+    let stored = stored_bytes(&body(0));
+    let raw = raw_sqlite(&dir.path().join("raw.db"), &stored, 600);
+    rows.push(Row::new("PUT: raw SQLite txn baseline", 1, &raw));
+    for (writers, per_writer) in [(1, 600), (8, 250), (64, 60)] {
+        let stats = load(server.addr, writers, per_writer, |w, i| {
+            let n = (w * 31 + i * 7) % PUT_PROVIDERS;
+            put(&format!("/api/providers/bench-{n:05}"), body(n))
+        })
+        .await;
+        rows.push(Row::new(
+            &format!("PUT: server, {writers} writers"),
+            writers,
+            &stats,
+        ));
+    }
+
+    // GET list as the store grows to 1,000 and 10,000 providers (and openai).
+    fill(server.addr, PUT_PROVIDERS, 999).await;
+    list(server.addr, 200, &mut rows, &mut per_provider).await;
+    fill(server.addr, 1_000, 9_999).await;
+    list(server.addr, 24, &mut rows, &mut per_provider).await;
+    let rss = server.peak_rss_kib();
+
+    print_report(&rows, &per_provider, rss);
+    println!(
+        "\ntotal bench time: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A PUT body: full replacement with 5 keys, derived from `n`.
+fn body(n: usize) -> Vec<u8> {
+    let keys: Vec<Value> = (0..5)
+        .map(|k| {
+            json!({"id": format!("key-{k}"), "name": format!("key {k}"),
+                   "value": {"value": format!("sk-bench-{n:05}-{k}-0123456789abcdefghij")},
+                   "models": ["gpt-4o", "gpt-4o-mini", "o3"], "weight": 1.0})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "keys": keys,
+        "network_config": {"base_url": "https://api.example.com/v1", "max_retries": 2,
+                           "extra_headers": {"x-team": "bench"}},
+        "concurrency_and_buffer_size": {"concurrency": 100, "buffer_size": 1000},
+        "custom_provider_config": {"base_provider_type": "openai"}
+    }))
+    .expect("JSON")
+}
+
+/// What the store writes for a body: the normalized configuration, as the server stores it.
+fn stored_bytes(body: &[u8]) -> String {
+    let request: bifrost_providers::types::UpdateProviderRequest =
+        serde_json::from_slice(body).expect("a valid body");
+    let state = bifrost_providers::provider::desired_state("bench-00000", request, None)
+        .expect("a valid provider");
+    serde_json::to_string(&state.config).expect("JSON")
+}
+
+/// Creates providers `bench-FROM` to `bench-TO` (inclusive), 64 writers at a time.
+async fn fill(addr: SocketAddr, from: usize, to: usize) {
+    let todo = to + 1 - from;
+    let writers = 64.min(todo);
+    let per_writer = todo.div_ceil(writers);
+    load(addr, writers, per_writer, move |w, i| {
+        let n = from + (w * per_writer + i).min(todo - 1);
+        put(&format!("/api/providers/bench-{n:05}"), body(n))
+    })
+    .await;
+}
+
+/// `requests` GETs of the whole list, 2 at a time: a row, and the p50 cost per provider.
+async fn list(
+    addr: SocketAddr,
+    requests: usize,
+    rows: &mut Vec<Row>,
+    per_provider: &mut Vec<(usize, f64)>,
+) {
+    let path = "/api/providers";
+    let (status, listed) = call(addr, "GET", path, &[]).await;
+    assert_eq!(status, 200);
+    let count = serde_json::from_slice::<Value>(&listed).expect("JSON")["total"]
+        .as_u64()
+        .expect("a total") as usize;
+    let stats = load(addr, 2, requests / 2, |_, _| get(path)).await;
+    per_provider.push((count, stats.p50.as_secs_f64() * 1e6 / count as f64));
+    rows.push(Row::new(
+        &format!("GET list: {count} providers ({} KiB)", listed.len() / 1024),
+        2,
+        &stats,
+    ));
+}
+
+fn get(path: &str) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::get(path)
+        .header("host", "bench")
+        .body(Full::new(Bytes::new()))
+        .expect("a request")
+}
+
+fn put(path: &str, body: Vec<u8>) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::put(path)
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a request")
+}
+
+/// One request on a new connection: status and body.
+async fn call(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut sender = connect(addr).await;
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "bench")
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .expect("a request");
+    let response = sender.send_request(request).await.expect("a response");
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.expect("a body");
+    (status, bytes.to_bytes().to_vec())
+}
+
+async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+struct Stats {
+    requests: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Stats {
+    fn of(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        Stats {
+            requests: latencies.len(),
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `workers` connections, each sending `per_worker` requests one after another (after a short
+/// warm-up); every response must be a 200.
+async fn load(
+    addr: SocketAddr,
+    workers: usize,
+    per_worker: usize,
+    request: impl Fn(usize, usize) -> hyper::Request<Full<Bytes>> + Send + Sync + 'static,
+) -> Stats {
+    let request = Arc::new(request);
+    let barrier = Arc::new(tokio::sync::Barrier::new(workers + 1));
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let (request, barrier) = (Arc::clone(&request), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await;
+                for i in 0..per_worker.min(20) {
+                    send(&mut sender, request(w, i)).await;
+                }
+                barrier.wait().await;
+                let mut latencies = Vec::with_capacity(per_worker);
+                for i in 0..per_worker {
+                    let started = Instant::now();
+                    send(&mut sender, request(w, i)).await;
+                    latencies.push(started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a load worker"));
+    }
+    Stats::of(all, started.elapsed())
+}
+
+async fn send(sender: &mut SendRequest<Full<Bytes>>, request: hyper::Request<Full<Bytes>>) {
+    sender.ready().await.expect("connection ready");
+    let response = sender.send_request(request).await.expect("a response");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("a body");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body.to_bytes()));
+}
+
+/// `count` transactions, each an upsert of `config` into a table shaped like the server's, on a
+/// file with the server's settings (WAL, synchronous=FULL, exclusive locking).
+fn raw_sqlite(path: &std::path::Path, config: &str, count: usize) -> Stats {
+    let mut conn = rusqlite::Connection::open(path).expect("open the raw database");
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    conn.execute_batch(
+        "CREATE TABLE providers (name TEXT PRIMARY KEY NOT NULL, config TEXT NOT NULL,
+            config_hash TEXT, etag TEXT NOT NULL) STRICT, WITHOUT ROWID;",
+    )
+    .unwrap();
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for i in 0..count {
+        let t = Instant::now();
+        let tx = conn.transaction().unwrap();
+        tx.prepare_cached(
+            "INSERT INTO providers (name, config, config_hash, etag) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config,
+                 config_hash = excluded.config_hash, etag = excluded.etag",
+        )
+        .unwrap()
+        .execute(rusqlite::params![
+            format!("bench-{:05}", i % PUT_PROVIDERS),
+            config,
+            None::<String>,
+            uuid::Uuid::new_v4().simple().to_string()
+        ])
+        .unwrap();
+        tx.commit().unwrap();
+        latencies.push(t.elapsed());
+    }
+    Stats::of(latencies, started.elapsed())
+}
+
+/// The server under test: the release binary, logging as an operator would run it (JSON, info).
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(dir: &tempfile::TempDir) -> Self {
+        let log = dir.path().join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--store",
+            ])
+            .arg(format!(
+                "sqlite://{}",
+                dir.path().join("providers.db").display()
+            ))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("the log file"))
+            .spawn()
+            .expect("start the server");
+        // Owned at once, so that a failed start still kills it (in Drop).
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let listening = text.lines().find_map(|line| {
+                let event: Value = serde_json::from_str(line).ok()?;
+                (event["message"] == "listening" && event["target"] == "bifrost_providers")
+                    .then(|| event["local_addr"].as_str()?.parse().ok())?
+            });
+            if let Some(addr) = listening {
+                server.addr = addr;
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's peak resident set size so far (VmHWM), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The baseline: this binary re-run as a bare hyper server in a process of its own.
+struct Baseline {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Baseline {
+    fn start(body: &std::path::Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("the bench binary"))
+            .env(BASELINE_ROLE, body)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the baseline server");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("the baseline's address");
+        let addr = line.trim().parse().expect("an address");
+        Baseline { child, addr }
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Answers every request with `body` (and the headers a provider GET has), on the same kind of
+/// runtime as the server: tokio, multi-threaded, hyper HTTP/1.1.
+fn baseline_server(body: Vec<u8>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let body = Bytes::from(body);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("an address"));
+        loop {
+            let (stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_request| {
+                    let body = body.clone();
+                    async move {
+                        hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .header("etag", "\"0123456789abcdef0123456789abcdef\"")
+                            .body(Full::new(body))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+struct Row {
+    label: String,
+    concurrency: usize,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Row {
+    fn new(label: &str, concurrency: usize, stats: &Stats) -> Self {
+        Row {
+            label: label.to_string(),
+            concurrency,
+            rate: stats.rate(),
+            p50: stats.p50,
+            p99: stats.p99,
+        }
+    }
+}
+
+fn print_report(rows: &[Row], per_provider: &[(usize, f64)], rss_kib: u64) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("| measurement | concurrency | req/s | p50 ms | p99 ms | p99/p50 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {:.1} |",
+            r.label,
+            r.concurrency,
+            r.rate,
+            ms(r.p50),
+            ms(r.p99),
+            r.p99.as_secs_f64() / r.p50.as_secs_f64()
+        );
+    }
+    let rate = |label: &str| {
+        rows.iter()
+            .find(|r| r.label == label)
+            .map(|r| r.rate)
+            .unwrap_or(f64::NAN)
+    };
+    let raw = rate("PUT: raw SQLite txn baseline");
+    let p8 = rows.iter().find(|r| r.label == "PUT: server, 8 writers");
+    println!("\n| ratio | value | target |");
+    println!("|---|---:|---|");
+    println!(
+        "| GET one: server / hyper | {:.2} | >= 0.7 |",
+        rate("GET one: server") / rate("GET one: hyper baseline")
+    );
+    println!(
+        "| PUT 1 writer: server / raw SQLite | {:.2} | >= 0.8 |",
+        rate("PUT: server, 1 writers") / raw
+    );
+    println!(
+        "| PUT 8 writers: server / raw SQLite | {:.2} | |",
+        rate("PUT: server, 8 writers") / raw
+    );
+    println!(
+        "| PUT 64 writers: server / raw SQLite (1 writer) | {:.2} | >= 2 |",
+        rate("PUT: server, 64 writers") / raw
+    );
+    if let Some(r) = p8 {
+        println!(
+            "| PUT 8 writers: p99 / p50 | {:.2} | <= 5 |",
+            r.p99.as_secs_f64() / r.p50.as_secs_f64()
+        );
+    }
+    let at = |n: usize| {
+        per_provider
+            .iter()
+            .find(|(c, _)| *c >= n && *c < n * 2)
+            .map(|(_, us)| *us)
+            .unwrap_or(f64::NAN)
+    };
+    for (count, us) in per_provider {
+        println!("| GET list, {count} providers: µs per provider (p50) | {us:.2} | |");
+    }
+    println!(
+        "| GET list per provider: 10,000 / 1,000 | {:.2} | <= 1 |",
+        at(10_000) / at(1_000)
+    );
+    println!(
+        "| peak RSS holding 10,000 providers × 5 keys | {:.1} MiB | |",
+        rss_kib as f64 / 1024.0
+    );
+}
