@@ -18,18 +18,30 @@ pub enum Format {
     Json,
 }
 
+/// Keeps the log writer running; dropping it flushes what is queued.
+pub type Guard = tracing_appender::non_blocking::WorkerGuard;
+
 /// Sends tracing events to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init(format: Format) {
+///
+/// Lines are handed to a writer thread and written in batches (one write for all the lines queued
+/// while the previous write ran), so a request does not wait for a write to stderr. Nothing is
+/// dropped: when the queue is full, the logging thread waits.
+pub fn init(format: Format) -> Guard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(colour);
     match format {
         Format::Text => builder.init(),
         Format::Json => builder.json().flatten_event(true).init(),
     }
+    guard
 }
 
 /// A slog logger for dropshot whose records become tracing events.

@@ -55,19 +55,26 @@ async fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::SUCCESS
         }
-        Command::Serve(args) => match serve(args).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(message) => {
+        Command::Serve(args) => {
+            let log = logging::init(args.log_format);
+            let result = serve(args).await;
+            if let Err(message) = &result {
                 tracing::error!("{message}");
-                eprintln!("bifrost-providers: {message}");
-                std::process::ExitCode::FAILURE
             }
-        },
+            // Flush the log before anything else reaches stderr.
+            drop(log);
+            match result {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("bifrost-providers: {message}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
 async fn serve(args: Serve) -> Result<(), String> {
-    logging::init(args.log_format);
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
     let store = store::open(&args.store).await?;
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
