@@ -89,7 +89,7 @@ async fn run() {
         ours.push(put_load(server.addr, 1, 1_000).await);
     }
     rows.push(Row::new("PUT: raw SQLite txn baseline", 1, &median(theirs)));
-    rows.push(Row::new("PUT: server, 1 writers", 1, &median(ours)));
+    rows.push(Row::new("PUT: server, 1 writer", 1, &median(ours)));
     for (writers, per_writer) in [(8, 500), (64, 100)] {
         let stats = put_load(server.addr, writers, per_writer).await;
         rows.push(Row::new(
@@ -533,7 +533,7 @@ fn print_report(rows: &[Row], per_provider: &[(usize, f64)], (held, listed): (u6
     );
     println!(
         "| PUT 1 writer: server / raw SQLite | {:.2} | >= 0.8 |",
-        rate("PUT: server, 1 writers") / raw
+        rate("PUT: server, 1 writer") / raw
     );
     println!(
         "| PUT 8 writers: server / raw SQLite | {:.2} | |",
