@@ -96,21 +96,7 @@ async fn concurrent_writers_to_one_provider_never_tear(backend: Backend) {
             seen
         })
     };
-    let writers: Vec<_> = (0..16u64)
-        .map(|w| {
-            let server = Arc::clone(&server);
-            tokio::spawn(async move {
-                for i in 0..10u64 {
-                    let (status, shown) = put(&server, "openai", &config(w * 100 + i)).await;
-                    assert_eq!(status, 200, "{shown}");
-                    assert_eq!(consistent_tag(&shown), Some(w * 100 + i));
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    common::tagged_writers(std::slice::from_ref(&server), 16, 10).await;
     done.store(true, Ordering::Relaxed);
     assert!(reader.await.unwrap() > 0, "the reader saw the provider");
     let (_, last) = get(&server, "openai").await;

@@ -136,21 +136,7 @@ async fn writers_through_both_replicas_never_tear() {
             })
         })
         .collect();
-    let writers: Vec<_> = (0..16u64)
-        .map(|w| {
-            let server = Arc::clone(&servers[(w % 2) as usize]);
-            tokio::spawn(async move {
-                for i in 0..10u64 {
-                    let (status, shown) = put(&server, "openai", &config(w * 100 + i)).await;
-                    assert_eq!(status, 200, "{shown}");
-                    assert_eq!(consistent_tag(&shown), Some(w * 100 + i));
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    common::tagged_writers(&servers, 16, 10).await;
     done.store(true, Ordering::Relaxed);
     for reader in readers {
         assert!(reader.await.unwrap() > 0);

@@ -517,3 +517,24 @@ pub fn consistent_tag(shown: &Value) -> Option<u64> {
         });
     agrees.then_some(tag)
 }
+
+/// `writers` concurrent writers, writer `w` through `servers[w % len]`, each PUTting `writes`
+/// whole configurations (tags `w * 100 + i`) of provider `openai` and checking each answer is
+/// the whole write it sent. The last write of some writer (a tag ending in `writes - 1`) is left.
+pub async fn tagged_writers(servers: &[Arc<TestServer>], writers: u64, writes: u64) {
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let server = Arc::clone(&servers[w as usize % servers.len()]);
+            tokio::spawn(async move {
+                for i in 0..writes {
+                    let (status, shown) = put(&server, "openai", &config(w * 100 + i)).await;
+                    assert_eq!(status, 200, "{shown}");
+                    assert_eq!(consistent_tag(&shown), Some(w * 100 + i));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a writer");
+    }
+}
