@@ -24,7 +24,7 @@ use crate::types::UpdateProviderRequest;
 /// One provider entry of the file, checked and ready to store.
 pub struct FileProvider {
     pub name: String,
-    pub hash: String,
+    /// Its stored state, `config_hash` set to the entry's hash.
     state: StoredProvider,
 }
 
@@ -79,12 +79,13 @@ pub async fn apply(
     providers: Vec<FileProvider>,
 ) -> Result<Vec<(String, Outcome)>, Error> {
     let mut outcomes = Vec::with_capacity(providers.len());
-    for FileProvider { name, hash, state } in providers {
+    for FileProvider { name, state } in providers {
+        let hash = state.config_hash.clone();
         let written = store
             .modify(
                 &name,
                 Box::new(move |current| match current {
-                    Some(c) if c.config_hash.as_deref() == Some(hash.as_str()) => Ok(Change::Keep),
+                    Some(c) if c.config_hash == hash => Ok(Change::Keep),
                     _ => Ok(Change::Put(Box::new(state))),
                 }),
             )
@@ -110,10 +111,9 @@ fn entry_state(name: &str, mut entry: Value, spec: &Spec) -> Result<FileProvider
         format!("field {field}: {message}")
     })?;
     let mut state = provider::desired_state(name, request, None).map_err(describe)?;
-    state.config_hash = Some(hash.clone());
+    state.config_hash = Some(hash);
     Ok(FileProvider {
         name: name.to_string(),
-        hash,
         state,
     })
 }
