@@ -4,6 +4,10 @@
 //!
 //! Start a server (`cargo run --release -- serve`), then:
 //! `cargo run --example client_roundtrip -- http://127.0.0.1:8080`
+//!
+//! Against a server with an admin token (`BIFROST_ADMIN_TOKEN=… cargo run --release -- serve`),
+//! give the client the same token: `BIFROST_ADMIN_TOKEN=… cargo run --example client_roundtrip`.
+//! It is sent as `Authorization: Bearer TOKEN` with every request.
 
 use bifrost_providers::Client;
 use bifrost_providers::types::{AddProviderRequest, EnvVar, Key, UpdateProviderRequest};
@@ -13,7 +17,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
-    let client = Client::new(&url);
+    let client = match std::env::var("BIFROST_ADMIN_TOKEN") {
+        Ok(token) => Client::with_admin_token(&url, &token)?,
+        Err(_) => Client::new(&url),
+    };
     let name = "example-openai-compatible";
 
     // Create: a custom provider built on the OpenAI API shape, with one key.

@@ -7,6 +7,7 @@ use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, RequestContext
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::auth::Authorized;
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
@@ -36,6 +37,7 @@ pub trait ProvidersApi {
     #[endpoint { method = GET, path = "/api/providers", operation_id = "listProviders", tags = ["Providers"] }]
     async fn list_providers(
         rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
     ) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError>;
 
     /// Add a provider
@@ -45,6 +47,7 @@ pub trait ProvidersApi {
     #[endpoint { method = POST, path = "/api/providers", operation_id = "addProvider", tags = ["Providers"] }]
     async fn add_provider(
         rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
         body: JsonBody<AddProviderRequest>,
     ) -> Result<ProviderOk, ApiError>;
 
@@ -54,6 +57,7 @@ pub trait ProvidersApi {
     #[endpoint { method = GET, path = "/api/providers/{provider}", operation_id = "getProvider", tags = ["Providers"] }]
     async fn get_provider(
         rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
         path: Path<ProviderPath>,
     ) -> Result<ProviderOk, ApiError>;
 
@@ -70,6 +74,7 @@ pub trait ProvidersApi {
     #[endpoint { method = PUT, path = "/api/providers/{provider}", operation_id = "updateProvider", tags = ["Providers"] }]
     async fn update_provider(
         rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
         path: Path<ProviderPath>,
         conditions: Header<WriteConditions>,
         body: JsonBody<UpdateProviderRequest>,
@@ -82,6 +87,7 @@ pub trait ProvidersApi {
     #[endpoint { method = DELETE, path = "/api/providers/{provider}", operation_id = "deleteProvider", tags = ["Providers"] }]
     async fn delete_provider(
         rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
         path: Path<ProviderPath>,
         conditions: Header<DeleteConditions>,
     ) -> Result<ProviderOk, ApiError>;

@@ -22,6 +22,9 @@ pub enum Error {
         message: String,
         param: Option<String>,
     },
+    /// The server has an admin token and the request did not carry it.
+    #[error("Missing or invalid admin token: send Authorization: Bearer TOKEN")]
+    Unauthorized,
     #[error("Provider not found: {0}")]
     NotFound(String),
     #[error("Provider already exists: {0}")]
@@ -136,6 +139,12 @@ impl From<Error> for ApiError {
                 message,
                 param,
             } => ApiError::new(ErrorStatusCode::BAD_REQUEST, code, message, param),
+            Error::Unauthorized => ApiError::new(
+                ErrorStatusCode::UNAUTHORIZED,
+                "unauthorized",
+                internal,
+                None,
+            ),
             Error::NotFound(_) => ApiError::new(
                 ErrorStatusCode::NOT_FOUND,
                 "provider_not_found",

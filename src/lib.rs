@@ -17,8 +17,10 @@ pub mod client {
 }
 
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod config_file;
+pub mod connect;
 pub mod convert;
 pub mod error;
 pub mod logging;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use bifrost_providers::auth::AdminToken;
 use bifrost_providers::{api, config_file, logging, server, store};
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,14 @@ struct Serve {
     /// created, changed ones replaced, unchanged ones keep their API edits.
     #[arg(long, env = "BIFROST_CONFIG")]
     config: Option<std::path::PathBuf>,
+    /// When set, every /api/* request must carry `Authorization: Bearer TOKEN` (401 otherwise);
+    /// /health stays open. At least 16 visible ASCII characters; prefer the environment variable,
+    /// which other users cannot read from the process list.
+    #[arg(long, env = "BIFROST_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Serve without an admin token on an address other than loopback (refused otherwise).
+    #[arg(long, env = "BIFROST_ALLOW_UNAUTHENTICATED")]
+    allow_unauthenticated: bool,
     /// Log format, to stderr; the level comes from RUST_LOG (default info).
     #[arg(long, env = "BIFROST_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: logging::Format,
@@ -75,6 +84,19 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(args: Serve) -> Result<(), String> {
+    let admin_token = args
+        .admin_token
+        .as_deref()
+        .map(AdminToken::new)
+        .transpose()?;
+    if admin_token.is_none() && !args.bind.ip().is_loopback() && !args.allow_unauthenticated {
+        return Err(format!(
+            "refusing to serve the API on {} without an admin token: set BIFROST_ADMIN_TOKEN \
+             (or --admin-token), or pass --allow-unauthenticated if something in front of the \
+             server authenticates requests",
+            args.bind
+        ));
+    }
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
     let store = store::open(&args.store).await?;
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
@@ -89,9 +111,16 @@ async fn serve(args: Serve) -> Result<(), String> {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
+        admin_token,
     };
+    let authenticated = settings.admin_token.is_some();
     let server = server::start(settings, logging::dropshot_logger())?;
-    tracing::info!(local_addr = %server.local_addr(), store = %store::shown_url(&args.store), "listening");
+    tracing::info!(
+        local_addr = %server.local_addr(),
+        store = %store::shown_url(&args.store),
+        admin_token = authenticated,
+        "listening"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.close().await

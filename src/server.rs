@@ -10,6 +10,7 @@ use dropshot::{
 use http::Method;
 
 use crate::api::{ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
+use crate::auth::{AdminToken, Authorized};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
 use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
@@ -27,6 +28,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 /// What every handler sees.
 pub struct Context {
     pub store: Arc<dyn Store>,
+    /// When set, every `/api/*` request must carry it.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// How to run the server.
@@ -34,6 +37,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub store: Arc<dyn Store>,
     pub max_body_bytes: usize,
+    pub admin_token: Option<AdminToken>,
 }
 
 /// Starts the server; it runs until closed. Its request body limit is `max_body_bytes`; beyond
@@ -48,6 +52,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         api(),
         Context {
             store: settings.store,
+            admin_token: settings.admin_token,
         },
         log,
     )
@@ -80,21 +85,35 @@ pub fn api() -> ApiDescription<Context> {
     ];
     for (path, methods) in served {
         for method in all.iter().filter(|m| !methods.contains(m)) {
+            let (name, method, json) = (
+                "method_not_allowed".to_string(),
+                method.clone(),
+                "application/json",
+            );
             let endpoint = if path.contains("{provider}") {
                 ApiEndpoint::new(
-                    "method_not_allowed".into(),
+                    name,
                     not_allowed_with_path,
-                    method.clone(),
-                    "application/json",
+                    method,
+                    json,
+                    path,
+                    ApiEndpointVersions::All,
+                )
+            } else if path.starts_with("/api/") {
+                ApiEndpoint::new(
+                    name,
+                    not_allowed,
+                    method,
+                    json,
                     path,
                     ApiEndpointVersions::All,
                 )
             } else {
                 ApiEndpoint::new(
-                    "method_not_allowed".into(),
-                    not_allowed,
-                    method.clone(),
-                    "application/json",
+                    name,
+                    not_allowed_open,
+                    method,
+                    json,
                     path,
                     ApiEndpointVersions::All,
                 )
@@ -106,12 +125,20 @@ pub fn api() -> ApiDescription<Context> {
     api
 }
 
-async fn not_allowed(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
+async fn not_allowed(
+    rqctx: RequestContext<Context>,
+    _auth: Authorized,
+) -> Result<HttpResponseOk<()>, ApiError> {
+    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
+}
+
+async fn not_allowed_open(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
     Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
 }
 
 async fn not_allowed_with_path(
     rqctx: RequestContext<Context>,
+    _auth: Authorized,
     _path: Path<ProviderPath>,
 ) -> Result<HttpResponseOk<()>, ApiError> {
     Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
@@ -125,6 +152,7 @@ impl ProvidersApi for Server {
 
     async fn list_providers(
         rqctx: RequestContext<Context>,
+        _auth: Authorized,
     ) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError> {
         let providers: Vec<ProviderResponse> = rqctx
             .context()
@@ -140,6 +168,7 @@ impl ProvidersApi for Server {
 
     async fn add_provider(
         rqctx: RequestContext<Context>,
+        _auth: Authorized,
         body: JsonBody<AddProviderRequest>,
     ) -> Result<ProviderOk, ApiError> {
         let (name, request) = crate::convert::split_add(body.into_inner());
@@ -154,6 +183,7 @@ impl ProvidersApi for Server {
 
     async fn get_provider(
         rqctx: RequestContext<Context>,
+        _auth: Authorized,
         path: Path<ProviderPath>,
     ) -> Result<ProviderOk, ApiError> {
         let name = path_name(path)?;
@@ -163,6 +193,7 @@ impl ProvidersApi for Server {
 
     async fn update_provider(
         rqctx: RequestContext<Context>,
+        _auth: Authorized,
         path: Path<ProviderPath>,
         conditions: Header<WriteConditions>,
         body: JsonBody<UpdateProviderRequest>,
@@ -178,6 +209,7 @@ impl ProvidersApi for Server {
 
     async fn delete_provider(
         rqctx: RequestContext<Context>,
+        _auth: Authorized,
         path: Path<ProviderPath>,
         conditions: Header<DeleteConditions>,
     ) -> Result<ProviderOk, ApiError> {
