@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use bifrost_providers::auth::AdminToken;
+use bifrost_providers::store::{Codec, Sealer};
 use bifrost_providers::{api, config_file, logging, server, store};
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,11 @@ struct Serve {
     /// which other users cannot read from the process list.
     #[arg(long, env = "BIFROST_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Encrypt every secret in the store with this key: 32 random bytes in base64
+    /// (`openssl rand -base64 32`). A store written without one is encrypted at the first start
+    /// with one; a store encrypted with another key refuses to start.
+    #[arg(long, env = "BIFROST_ENCRYPTION_KEY", hide_env_values = true)]
+    encryption_key: Option<String>,
     /// Serve without an admin token on an address other than loopback (refused otherwise).
     #[arg(long, env = "BIFROST_ALLOW_UNAUTHENTICATED")]
     allow_unauthenticated: bool,
@@ -98,7 +104,15 @@ async fn serve(args: Serve) -> Result<(), String> {
         ));
     }
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
-    let store = store::open(&args.store).await?;
+    let codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
+        Some(sealer) => {
+            let sealer = sealer?;
+            tracing::info!(key_id = sealer.id(), "secrets are encrypted at rest");
+            Codec::sealing(sealer)
+        }
+        None => Codec::plain(),
+    };
+    let store = store::open(&args.store, codec).await?;
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
         let outcomes = config_file::apply(store.as_ref(), providers)
             .await

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::sealing::Codec;
 use super::sqlite::Disk;
 use super::{Change, Mutation, Store, Written};
 use crate::error::Error;
@@ -42,9 +43,10 @@ impl LocalStore {
         Self::start(None, Vec::new())
     }
 
-    /// A store backed by the SQLite file at `path`, created when missing.
-    pub fn open_sqlite(path: &std::path::Path) -> Result<Self, String> {
-        let (disk, providers) = Disk::open(path)?;
+    /// A store backed by the SQLite file at `path`, created when missing, its secrets written
+    /// as `codec` says.
+    pub fn open_sqlite(path: &std::path::Path, codec: Codec) -> Result<Self, String> {
+        let (disk, providers) = Disk::open(path, codec)?;
         Ok(Self::start(Some(disk), providers))
     }
 
@@ -263,7 +265,7 @@ mod tests {
     async fn a_failed_commit_changes_nothing_and_the_store_recovers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("full.db");
-        let (disk, loaded) = Disk::open(&path).unwrap();
+        let (disk, loaded) = Disk::open(&path, Codec::plain()).unwrap();
         // A "disk" of 16 pages: small providers fit, a large one does not.
         disk.limit_pages(16);
         let store = LocalStore::start(Some(disk), loaded);
@@ -293,7 +295,7 @@ mod tests {
         drop(store);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let on_disk = loop {
-            match Disk::open(&path) {
+            match Disk::open(&path, Codec::plain()) {
                 Ok((_, loaded)) => break loaded,
                 Err(_) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20))

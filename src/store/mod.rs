@@ -7,6 +7,7 @@
 
 mod local;
 mod postgres;
+mod sealing;
 mod sqlite;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::provider::StoredProvider;
 
 pub use local::LocalStore;
 pub use postgres::PostgresStore;
+pub use sealing::{Codec, Sealer};
 
 /// What a mutation decides.
 pub enum Change {
@@ -58,8 +60,8 @@ pub const DEFAULT_URL: &str = "sqlite://./data/bifrost-providers.db";
 
 /// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing),
 /// `postgres://…` (a PostgreSQL database, migrated at start) or `memory://` (nothing survives
-/// the process).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+/// the process). `codec` says whether secrets are sealed at rest.
+pub async fn open(url: &str, codec: Codec) -> Result<Arc<dyn Store>, String> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -68,13 +70,13 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
             return Err(format!("store URL {url:?} names no file"));
         }
         let path = std::path::PathBuf::from(path);
-        let store = tokio::task::spawn_blocking(move || LocalStore::open_sqlite(&path))
+        let store = tokio::task::spawn_blocking(move || LocalStore::open_sqlite(&path, codec))
             .await
             .map_err(|e| format!("cannot open the SQLite store: {e}"))??;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::open(url).await?));
+        return Ok(Arc::new(PostgresStore::open(url, codec).await?));
     }
     if url == "memory://" || url == "memory:" {
         return Ok(Arc::new(LocalStore::memory()));

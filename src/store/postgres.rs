@@ -13,19 +13,23 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use super::sealing::{Codec, Row};
 use super::{Change, Mutation, Store, Written};
 use crate::error::Error;
 use crate::provider::StoredProvider;
 
 /// Schema migrations, applied in order at start, each once; `bifrost_schema_migrations` records
 /// those applied. An advisory lock keeps replicas that start together from racing.
-const MIGRATIONS: &[&str] = &["CREATE TABLE providers (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE providers (
         name TEXT PRIMARY KEY,
         config JSONB NOT NULL,
         config_hash TEXT,
         etag TEXT NOT NULL,
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-    )"];
+    )",
+    "ALTER TABLE providers ADD COLUMN sealed_with TEXT",
+];
 
 /// The advisory lock key that serialises migrations (an arbitrary constant: "bifrost").
 const MIGRATION_LOCK: i64 = 0x0062_6966_726f_7374;
@@ -37,23 +41,27 @@ const POOL_SIZE: usize = 16;
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SELECT_ONE: &str =
-    "SELECT name, config::text, config_hash, etag FROM providers WHERE name = $1";
-const SELECT_ALL: &str =
-    "SELECT name, config::text, config_hash, etag FROM providers ORDER BY name COLLATE \"C\"";
+    "SELECT name, config::text, config_hash, etag, sealed_with FROM providers WHERE name = $1";
+const SELECT_ALL: &str = "SELECT name, config::text, config_hash, etag, sealed_with FROM providers
+    ORDER BY name COLLATE \"C\"";
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-const UPSERT: &str = "INSERT INTO providers (name, config, config_hash, etag)
-    VALUES ($1, $2::text::jsonb, $3, $4)
+const UPSERT: &str = "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
+    VALUES ($1, $2::text::jsonb, $3, $4, $5)
     ON CONFLICT (name) DO UPDATE SET config = excluded.config,
-        config_hash = excluded.config_hash, etag = excluded.etag, updated_at = now()";
+        config_hash = excluded.config_hash, etag = excluded.etag,
+        sealed_with = excluded.sealed_with, updated_at = now()";
 const DELETE: &str = "DELETE FROM providers WHERE name = $1";
 
 pub struct PostgresStore {
     pool: Pool,
+    codec: Codec,
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://…`) and migrates it.
-    pub async fn open(url: &str) -> Result<Self, String> {
+    /// Connects to the database at `url` (`postgres://…`) and migrates it. With a sealing codec,
+    /// providers stored with their secrets in clear are sealed; a provider sealed with another
+    /// key (or any, without one) refuses the open, and nothing is changed.
+    pub async fn open(url: &str, codec: Codec) -> Result<Self, String> {
         let shown = super::shown_url(url);
         let mut config: tokio_postgres::Config = url
             .parse()
@@ -83,7 +91,7 @@ impl PostgresStore {
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore { pool, codec };
         store
             .migrate()
             .await
@@ -92,42 +100,84 @@ impl PostgresStore {
     }
 
     async fn migrate(&self) -> Result<(), String> {
-        let mut client = self.pool.get().await.map_err(|e| e.to_string())?;
-        let tx = client.transaction().await.map_err(|e| e.to_string())?;
+        let mut client = self.pool.get().await.map_err(text)?;
+        let tx = client.transaction().await.map_err(text)?;
         let run = async {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await?;
+                .await
+                .map_err(text)?;
             tx.batch_execute(
                 "CREATE TABLE IF NOT EXISTS bifrost_schema_migrations (
                     version INTEGER PRIMARY KEY,
                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
             )
-            .await?;
+            .await
+            .map_err(text)?;
             let applied: i32 = tx
                 .query_one(
                     "SELECT coalesce(max(version), 0) FROM bifrost_schema_migrations",
                     &[],
                 )
-                .await?
+                .await
+                .map_err(text)?
                 .get(0);
+            if applied as usize > MIGRATIONS.len() {
+                return Err(format!(
+                    "the database is at schema version {applied}, newer than this server knows ({})",
+                    MIGRATIONS.len()
+                ));
+            }
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-                tx.batch_execute(sql).await?;
+                tx.batch_execute(sql).await.map_err(text)?;
                 tx.execute(
                     "INSERT INTO bifrost_schema_migrations (version) VALUES ($1)",
                     &[&(i as i32 + 1)],
                 )
-                .await?;
+                .await
+                .map_err(text)?;
             }
-            Ok::<_, tokio_postgres::Error>(applied)
+            self.seal_in_clear(&tx).await
         };
-        let applied = run.await.map_err(|e| e.to_string())?;
-        if applied as usize > MIGRATIONS.len() {
-            return Err(format!(
-                "the database is at schema version {applied}, newer than this server knows ({})",
-                MIGRATIONS.len()
-            ));
+        let sealed = run.await?;
+        tx.commit().await.map_err(text)?;
+        if sealed > 0 {
+            tracing::info!(providers = sealed, "encrypted the secrets stored in clear");
+            // Rewrite the table so the old row versions, secrets in clear, are gone from it.
+            if let Err(e) = client.batch_execute("VACUUM FULL providers").await {
+                tracing::warn!(error = %e, "could not VACUUM FULL the providers table: old row versions with secrets in clear remain until PostgreSQL vacuums it");
+            }
         }
-        tx.commit().await.map_err(|e| e.to_string())
+        Ok(())
+    }
+
+    /// Checks that every stored provider opens with this server's codec, then, when it seals,
+    /// seals those stored in clear; returns how many it sealed. Runs inside the migration
+    /// transaction, so replicas starting together do it once, and a refusal changes nothing.
+    async fn seal_in_clear(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<u64, String> {
+        let rows = tx
+            .query(
+                "SELECT name, config::text, config_hash, etag, sealed_with FROM providers FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(text)?;
+        let mut in_clear = Vec::new();
+        for r in &rows {
+            let provider = row(r, &self.codec).map_err(|e| e.to_string())?;
+            if r.get::<_, Option<String>>(4).is_none() && self.codec.seals() {
+                in_clear.push(provider);
+            }
+        }
+        for provider in &in_clear {
+            let sealed = self.codec.encode(provider)?;
+            tx.execute(
+                "UPDATE providers SET config = $2::text::jsonb, sealed_with = $3 WHERE name = $1",
+                &[&provider.name, &sealed.config, &sealed.sealed_with],
+            )
+            .await
+            .map_err(text)?;
+        }
+        Ok(in_clear.len() as u64)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
@@ -139,31 +189,40 @@ impl PostgresStore {
 impl Store for PostgresStore {
     async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error> {
         let client = self.client().await?;
-        select_one(&client, name).await.map(|p| p.map(Arc::new))
+        select_one(&client, name, &self.codec)
+            .await
+            .map(|p| p.map(Arc::new))
     }
 
     async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error> {
         let client = self.client().await?;
         let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
         let rows = client.query(&statement, &[]).await.map_err(failed)?;
-        rows.iter().map(|r| row(r).map(Arc::new)).collect()
+        rows.iter()
+            .map(|r| row(r, &self.codec).map(Arc::new))
+            .collect()
     }
 
     async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed)?;
         tx.execute(LOCK, &[&name]).await.map_err(failed)?;
-        let before = select_one(&tx, name).await?.map(Arc::new);
+        let before = select_one(&tx, name, &self.codec).await?.map(Arc::new);
         let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
             .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
         let after = match decided {
             Change::Put(mut p) => {
                 p.etag = crate::precondition::new_tag();
-                let config = serde_json::to_string(&p.config).map_err(failed)?;
+                let sealed = self.codec.encode(&p).map_err(Error::Store)?;
                 let statement = tx.prepare_cached(UPSERT).await.map_err(failed)?;
-                tx.execute(&statement, &[&name, &config, &p.config_hash, &p.etag])
-                    .await
-                    .map_err(failed)?;
+                let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                    &name,
+                    &sealed.config,
+                    &p.config_hash,
+                    &p.etag,
+                    &sealed.sealed_with,
+                ];
+                tx.execute(&statement, &values).await.map_err(failed)?;
                 Some(Arc::from(p))
             }
             Change::Delete => {
@@ -197,22 +256,23 @@ impl Store for PostgresStore {
 async fn select_one(
     client: &impl GenericClient,
     name: &str,
+    codec: &Codec,
 ) -> Result<Option<StoredProvider>, Error> {
     let statement = client.prepare_cached(SELECT_ONE).await.map_err(failed)?;
     let found = client
         .query_opt(&statement, &[&name])
         .await
         .map_err(failed)?;
-    found.as_ref().map(row).transpose()
+    found.as_ref().map(|r| row(r, codec)).transpose()
 }
 
-fn row(row: &tokio_postgres::Row) -> Result<StoredProvider, Error> {
+fn row(row: &tokio_postgres::Row, codec: &Codec) -> Result<StoredProvider, Error> {
     let name: String = row.try_get(0).map_err(failed)?;
-    let config: String = row.try_get(1).map_err(failed)?;
-    let config = serde_json::from_str(&config).map_err(|e| {
-        let detail = crate::body::without_strings(&e.to_string());
-        Error::Store(format!("provider {name:?} is unreadable: {detail}"))
-    })?;
+    let stored = Row {
+        config: row.try_get(1).map_err(failed)?,
+        sealed_with: row.try_get(4).map_err(failed)?,
+    };
+    let config = codec.decode(&name, &stored).map_err(Error::Store)?;
     Ok(StoredProvider {
         name,
         config,
@@ -223,6 +283,11 @@ fn row(row: &tokio_postgres::Row) -> Result<StoredProvider, Error> {
 
 /// A store error with the causes the driver chains (its own message alone is "db error").
 fn failed(e: impl std::error::Error) -> Error {
+    Error::Store(text(e))
+}
+
+/// An error's message followed by those of its causes.
+fn text(e: impl std::error::Error) -> String {
     let mut detail = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -233,5 +298,5 @@ fn failed(e: impl std::error::Error) -> Error {
         }
         source = cause.source();
     }
-    Error::Store(detail)
+    detail
 }

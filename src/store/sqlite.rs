@@ -9,24 +9,30 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::sealing::{Codec, Row};
 use crate::provider::StoredProvider;
-use crate::types::UpdateProviderRequest;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE providers (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE providers (
         name TEXT PRIMARY KEY NOT NULL,
         config TEXT NOT NULL,
         config_hash TEXT,
         etag TEXT NOT NULL
-    ) STRICT, WITHOUT ROWID;"];
+    ) STRICT, WITHOUT ROWID;",
+    "ALTER TABLE providers ADD COLUMN sealed_with TEXT;",
+];
 
 pub struct Disk {
     conn: Connection,
+    codec: Codec,
 }
 
 impl Disk {
-    /// Opens (or creates) the file, migrates it, and reads every provider.
-    pub fn open(path: &Path) -> Result<(Disk, Vec<StoredProvider>), String> {
+    /// Opens (or creates) the file, migrates it, and reads every provider. With a sealing codec,
+    /// providers stored with their secrets in clear are sealed first; a provider sealed with
+    /// another key (or any, without one) refuses the whole open, and nothing is changed.
+    pub fn open(path: &Path, codec: Codec) -> Result<(Disk, Vec<StoredProvider>), String> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -39,6 +45,9 @@ impl Disk {
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            // With secrets sealed, what a write replaces is zeroed rather than left in free
+            // space, so nothing from before the key was given lingers in the file.
+            conn.pragma_update(None, "secure_delete", codec.seals())?;
             let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
                 conn.execute_batch(sql)?;
@@ -52,37 +61,71 @@ impl Disk {
             }
             _ => format!("cannot set up SQLite store {shown}: {e}"),
         })?;
-        let providers =
-            Self::load(&conn).map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
-        Ok((Disk { conn }, providers))
+        let (providers, in_clear) = Self::load(&conn, &codec)
+            .map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
+        let mut disk = Disk { conn, codec };
+        if disk.codec.seals() && in_clear > 0 {
+            disk.seal_all(&providers)
+                .map_err(|e| format!("cannot encrypt the secrets of SQLite store {shown}: {e}"))?;
+            tracing::info!(providers = in_clear, store = %shown, "encrypted the secrets stored in clear");
+        }
+        Ok((disk, providers))
     }
 
-    fn load(conn: &Connection) -> Result<Vec<StoredProvider>, String> {
+    /// Every provider, and how many of them are stored with their secrets in clear.
+    fn load(conn: &Connection, codec: &Codec) -> Result<(Vec<StoredProvider>, usize), String> {
         let mut stmt = conn
-            .prepare("SELECT name, config, config_hash, etag FROM providers ORDER BY name")
+            .prepare(
+                "SELECT name, config, config_hash, etag, sealed_with FROM providers ORDER BY name",
+            )
             .map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+                    Row {
+                        config: r.get(1)?,
+                        sealed_with: r.get(4)?,
+                    },
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, String>(3)?,
                 ))
             })
             .map_err(|e| e.to_string())?;
-        rows.map(|row| {
-            let (name, config, config_hash, etag) = row.map_err(|e| e.to_string())?;
-            let config: UpdateProviderRequest = serde_json::from_str(&config)
-                .map_err(|e| format!("provider {name:?} is unreadable: {e}"))?;
-            Ok(StoredProvider {
-                name,
-                config,
-                config_hash,
-                etag,
+        let mut in_clear = 0;
+        let providers = rows
+            .map(|row| {
+                let (name, row, config_hash, etag) = row.map_err(|e| e.to_string())?;
+                in_clear += usize::from(row.sealed_with.is_none());
+                Ok(StoredProvider {
+                    config: codec.decode(&name, &row)?,
+                    name,
+                    config_hash,
+                    etag,
+                })
             })
-        })
-        .collect()
+            .collect::<Result<_, String>>()?;
+        Ok((providers, in_clear))
+    }
+
+    /// Rewrites every provider with its secrets sealed, in one transaction, then clears the
+    /// write-ahead log and rebuilds the file so that no copy of a secret in clear remains.
+    fn seal_all(&mut self, providers: &[StoredProvider]) -> Result<(), String> {
+        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        for p in providers {
+            let row = self.codec.encode(p)?;
+            tx.execute(
+                "UPDATE providers SET config = ?2, sealed_with = ?3 WHERE name = ?1",
+                params![p.name, row.config, row.sealed_with],
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())?;
+        self.conn
+            .execute_batch(
+                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .map_err(|e| e.to_string())
     }
 
     /// Writes a batch of changes in one transaction: all of them or none.
@@ -94,13 +137,23 @@ impl Disk {
         for (name, state) in changes {
             match state {
                 Some(p) => {
-                    let config = serde_json::to_string(&p.config).map_err(|e| e.to_string())?;
+                    let row = self.codec.encode(p)?;
                     tx.prepare_cached(
-                        "INSERT INTO providers (name, config, config_hash, etag) VALUES (?1, ?2, ?3, ?4)
+                        "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (name) DO UPDATE SET config = excluded.config,
-                             config_hash = excluded.config_hash, etag = excluded.etag",
+                             config_hash = excluded.config_hash, etag = excluded.etag,
+                             sealed_with = excluded.sealed_with",
                     )
-                    .and_then(|mut s| s.execute(params![name, config, p.config_hash, p.etag]))
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            name,
+                            row.config,
+                            p.config_hash,
+                            p.etag,
+                            row.sealed_with
+                        ])
+                    })
                     .map_err(|e| e.to_string())?;
                 }
                 None => {
