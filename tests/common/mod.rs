@@ -299,6 +299,53 @@ impl TestServer {
         }
     }
 
+    /// Everything the store holds, as bytes, read past the server: on SQLite the database file
+    /// and its write-ahead log (stop the server first), on PostgreSQL every column of every row.
+    pub fn raw_store(&self) -> Vec<u8> {
+        match &self.storage {
+            Storage::Sqlite(path) => ["", "-wal", "-journal"]
+                .iter()
+                .flat_map(|suffix| {
+                    std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default()
+                })
+                .collect(),
+            Storage::Postgres(db) => pg_admin(&db.url, "SELECT p::text FROM providers p")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes(),
+        }
+    }
+
+    /// Every stored row, every column, as text, read past the server (on SQLite, stop it first).
+    pub fn dump(&self) -> Vec<String> {
+        match &self.storage {
+            Storage::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the SQLite store");
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT json_array(name, config, config_hash, etag, sealed_with)
+                         FROM providers ORDER BY name",
+                    )
+                    .expect("query the SQLite store");
+                stmt.query_map([], |r| r.get(0))
+                    .expect("read the SQLite store")
+                    .map(|r| r.expect("a row"))
+                    .collect()
+            }
+            Storage::Postgres(db) => pg_admin(
+                &db.url,
+                "SELECT p::text FROM providers p ORDER BY name COLLATE \"C\"",
+            )
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect(),
+        }
+    }
+
     /// Kills the server with SIGKILL: no shutdown, no flush.
     pub fn kill9(&mut self) {
         self.child.kill().expect("SIGKILL the server");
@@ -318,11 +365,16 @@ impl TestServer {
     /// Starts the server again on the same store, with `env` replacing the environment given
     /// at first start.
     pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.set_env(env);
+        self.restart();
+    }
+
+    /// Replaces the environment the server gets at its next start.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
         self.env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        self.restart();
     }
 
     /// Starts the server again on the same store, with its environment and arguments.
