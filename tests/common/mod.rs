@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+mod leaks;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -177,7 +179,9 @@ impl Storage {
 
 pub struct TestServer {
     child: Child,
+    /// The server's URL, through the recording relay of the leak check.
     pub url: String,
+    relay: leaks::Relay,
     pub dir: tempfile::TempDir,
     log: PathBuf,
     env: Vec<(String, String)>,
@@ -235,11 +239,13 @@ impl TestServer {
             .collect();
         let args: Vec<_> = args.iter().map(|a| a.to_string()).collect();
         let log = dir.path().join("server-0.log");
-        let (child, url) = spawn(&storage.url(), &log, &env, &args)
+        let (child, addr) = spawn(&storage.url(), &log, &env, &args)
             .unwrap_or_else(|log| panic!("the server did not start: {log}"));
+        let relay = leaks::Relay::start(addr);
         TestServer {
             child,
-            url,
+            url: format!("http://{}", relay.addr),
+            relay,
             dir,
             log,
             env,
@@ -389,9 +395,9 @@ impl TestServer {
             .map(|d| d.count())
             .unwrap_or(0);
         self.log = self.dir.path().join(format!("server-{n}.log"));
-        let (child, url) = spawn(&self.storage.url(), &self.log, &self.env, &self.args)?;
+        let (child, addr) = spawn(&self.storage.url(), &self.log, &self.env, &self.args)?;
         self.child = child;
-        self.url = url;
+        self.relay.retarget(addr);
         Ok(())
     }
 
@@ -412,20 +418,26 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// Stops the server, then runs the leak check over all it answered and logged (unless the
+    /// test already failed).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let given = leaks::secrets_given(&self.env, &self.args);
+            leaks::check(&self.relay, given, &self.logs());
+        }
     }
 }
 
-/// Starts the binary on `store`; returns it with its URL once it listens, or what it logged if
-/// it exited first.
+/// Starts the binary on `store`; returns it with its address once it listens, or what it
+/// logged if it exited first.
 fn spawn(
     store: &str,
     log: &PathBuf,
     env: &[(String, String)],
     args: &[String],
-) -> Result<(Child, String), String> {
+) -> Result<(Child, std::net::SocketAddr), String> {
     let log_file = std::fs::File::create(log).expect("create the log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
         .args([
@@ -456,7 +468,7 @@ fn spawn(
             };
             if event["message"] == "listening" && event["target"] == "bifrost_providers" {
                 let addr = event["local_addr"].as_str().expect("local_addr in the log");
-                return Ok((child, format!("http://{addr}")));
+                return Ok((child, addr.parse().expect("local_addr is an address")));
             }
         }
         if let Some(status) = child.try_wait().expect("poll the server") {
