@@ -15,13 +15,16 @@ fn guarded() -> TestServer {
     TestServer::start_with(&[("BIFROST_ADMIN_TOKEN", TOKEN)], &[])
 }
 
-/// A request with the given `Authorization` header (or none): status and body.
+/// A request to `path` on `server` with the given `Authorization` header (or none): status and
+/// body.
 async fn call(
+    server: &TestServer,
     method: &str,
-    url: &str,
+    path: &str,
     authorization: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.url);
     let mut request = reqwest::Client::new().request(method.parse().unwrap(), url);
     if let Some(value) = authorization {
         request = request.header("authorization", value);
@@ -47,20 +50,15 @@ async fn every_api_request_without_the_token_is_refused_before_it_is_read() {
     let body =
         serde_json::to_vec(&json!({"keys": [{"value": {"value": "sk-auth-0123456789"}}]})).unwrap();
     let (status, _) = call(
+        &server,
         "PUT",
-        &format!("{}/api/providers/openai", server.url),
+        "/api/providers/openai",
         Some(&bearer),
         Some(&body),
     )
     .await;
     assert_eq!(status, 200);
-    let (_, before) = call(
-        "GET",
-        &format!("{}/api/providers", server.url),
-        Some(&bearer),
-        None,
-    )
-    .await;
+    let (_, before) = call(&server, "GET", "/api/providers", Some(&bearer), None).await;
 
     let wrong = [
         None,
@@ -84,8 +82,7 @@ async fn every_api_request_without_the_token_is_refused_before_it_is_read() {
     ];
     for authorization in &wrong {
         for (method, path, body) in &requests {
-            let url = format!("{}{path}", server.url);
-            let (status, err) = call(method, &url, authorization.as_deref(), *body).await;
+            let (status, err) = call(&server, method, path, authorization.as_deref(), *body).await;
             assert_error(status, &err, 401, "unauthorized");
             assert!(
                 !err.to_string().contains(TOKEN),
@@ -99,17 +96,11 @@ async fn every_api_request_without_the_token_is_refused_before_it_is_read() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 
     // Nothing changed; /health needs no token, and its wrong methods are 405, not 401.
-    let (_, after) = call(
-        "GET",
-        &format!("{}/api/providers", server.url),
-        Some(&bearer),
-        None,
-    )
-    .await;
+    let (_, after) = call(&server, "GET", "/api/providers", Some(&bearer), None).await;
     assert_eq!(before, after);
-    let (status, health) = call("GET", &format!("{}/health", server.url), None, None).await;
+    let (status, health) = call(&server, "GET", "/health", None, None).await;
     assert_eq!((status, &health["status"]), (200, &json!("ok")));
-    let (status, err) = call("POST", &format!("{}/health", server.url), None, None).await;
+    let (status, err) = call(&server, "POST", "/health", None, None).await;
     assert_error(status, &err, 405, "method_not_allowed");
     assert!(!server.logs().contains(TOKEN), "the token in the log");
 }
@@ -163,7 +154,7 @@ async fn the_typed_client_sends_the_token() {
 #[tokio::test]
 async fn a_server_without_a_token_serves_requests_without_one() {
     let server = TestServer::start();
-    let (status, listed) = call("GET", &format!("{}/api/providers", server.url), None, None).await;
+    let (status, listed) = call(&server, "GET", "/api/providers", None, None).await;
     assert_eq!((status, &listed["total"]), (200, &json!(0)));
 }
 

@@ -18,10 +18,7 @@ async fn the_leak_check_catches_a_secret_in_a_response() {
 
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(server)))
         .expect_err("the leak check let a secret in a response pass");
-    let message = caught
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = caught.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
         message.contains(secret) && message.contains("leaked into a response"),
         "{message}"
