@@ -52,6 +52,11 @@ struct Serve {
     /// with one; a store encrypted with another key refuses to start.
     #[arg(long, env = "BIFROST_ENCRYPTION_KEY", hide_env_values = true)]
     encryption_key: Option<String>,
+    /// To rotate keys: the key the store was encrypted with until now. Providers sealed with it
+    /// are re-sealed with --encryption-key at start (or stored in clear, without one); once the
+    /// server has started with both, this one can be dropped.
+    #[arg(long, env = "BIFROST_PREVIOUS_ENCRYPTION_KEY", hide_env_values = true)]
+    previous_encryption_key: Option<String>,
     /// Serve without an admin token on an address other than loopback (refused otherwise).
     #[arg(long, env = "BIFROST_ALLOW_UNAUTHENTICATED")]
     allow_unauthenticated: bool,
@@ -104,7 +109,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         ));
     }
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
-    let codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
+    let mut codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
         Some(sealer) => {
             let sealer = sealer?;
             tracing::info!(key_id = sealer.id(), "secrets are encrypted at rest");
@@ -112,6 +117,10 @@ async fn serve(args: Serve) -> Result<(), String> {
         }
         None => Codec::plain(),
     };
+    if let Some(previous) = args.previous_encryption_key.as_deref() {
+        let previous = Sealer::from_base64(previous).map_err(|e| format!("previous key: {e}"))?;
+        codec = codec.opening_previous(previous);
+    }
     let store = store::open(&args.store, codec).await?;
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
         let outcomes = config_file::apply(store.as_ref(), providers)

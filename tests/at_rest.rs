@@ -1,6 +1,6 @@
 //! Secrets at rest, on every store: with an encryption key the raw store (the SQLite file and its
 //! log, or every PostgreSQL row) holds no secret; a store written in clear is encrypted when a key
-//! is first given; a wrong key, or none, refuses to start and changes nothing.
+//! is first given; a wrong key, or none, refuses to start and changes nothing; keys rotate.
 
 mod common;
 
@@ -126,11 +126,7 @@ async fn a_store_written_in_clear_is_encrypted_when_a_key_is_first_given(backend
     );
 
     server.restart_with_env(&[("BIFROST_ENCRYPTION_KEY", KEY)]);
-    assert!(
-        server
-            .logs()
-            .contains("encrypted the secrets stored in clear")
-    );
+    assert!(server.logs().contains("rewrote the stored secrets"));
     assert_eq!(
         shown_now(&server, &shown).await,
         shown,
@@ -170,8 +166,45 @@ async fn a_wrong_key_or_none_refuses_to_start_and_changes_nothing(backend: Backe
     assert_eq!(shown_now(&server, &shown).await, shown);
 }
 
+async fn keys_rotate_and_a_store_can_be_decrypted(backend: Backend) {
+    let mut server = TestServer::on_with(&backend, &[("BIFROST_ENCRYPTION_KEY", KEY)], &[]);
+    let shown = fill(&server).await;
+    assert!(server.stop());
+
+    // Rotate: the new key, with the old one as the previous key.
+    server.restart_with_env(&[
+        ("BIFROST_ENCRYPTION_KEY", OTHER_KEY),
+        ("BIFROST_PREVIOUS_ENCRYPTION_KEY", KEY),
+    ]);
+    assert_eq!(shown_now(&server, &shown).await, shown);
+    assert!(server.stop());
+    assert_holds_no_secret(&server.raw_store());
+
+    // Now only the new key opens the store.
+    server.set_env(&[("BIFROST_ENCRYPTION_KEY", KEY)]);
+    let log = server
+        .try_restart()
+        .expect_err("the old key no longer opens it");
+    assert!(log.contains("not with the key given"), "{log}");
+    server.restart_with_env(&[("BIFROST_ENCRYPTION_KEY", OTHER_KEY)]);
+    assert_eq!(shown_now(&server, &shown).await, shown);
+    assert!(server.stop());
+
+    // Decrypt: the key as the previous one, and no current key.
+    server.restart_with_env(&[("BIFROST_PREVIOUS_ENCRYPTION_KEY", OTHER_KEY)]);
+    assert_eq!(shown_now(&server, &shown).await, shown);
+    assert!(server.stop());
+    assert!(
+        contains(&server.raw_store(), SECRETS[0]),
+        "decrypted back to clear"
+    );
+    server.restart_with_env(&[]);
+    assert_eq!(shown_now(&server, &shown).await, shown);
+}
+
 on_every_store!(
     with_a_key_the_raw_store_holds_no_secret,
     a_store_written_in_clear_is_encrypted_when_a_key_is_first_given,
     a_wrong_key_or_none_refuses_to_start_and_changes_nothing,
+    keys_rotate_and_a_store_can_be_decrypted,
 );

@@ -136,12 +136,12 @@ impl PostgresStore {
                 .await
                 .map_err(text)?;
             }
-            self.seal_in_clear(&tx).await
+            self.rewrite_stale(&tx).await
         };
-        let sealed = run.await?;
+        let rewritten = run.await?;
         tx.commit().await.map_err(text)?;
-        if sealed > 0 {
-            tracing::info!(providers = sealed, "encrypted the secrets stored in clear");
+        if rewritten > 0 {
+            tracing::info!(providers = rewritten, "{}", super::sealing::REWRITTEN);
             // Rewrite the table so the old row versions, secrets in clear, are gone from it.
             if let Err(e) = client.batch_execute("VACUUM FULL providers").await {
                 tracing::warn!(error = %e, "could not VACUUM FULL the providers table: old row versions with secrets in clear remain until PostgreSQL vacuums it");
@@ -150,10 +150,11 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Checks that every stored provider opens with this server's codec, then, when it seals,
-    /// seals those stored in clear; returns how many it sealed. Runs inside the migration
-    /// transaction, so replicas starting together do it once, and a refusal changes nothing.
-    async fn seal_in_clear(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<u64, String> {
+    /// Checks that every stored provider opens with this server's codec, then rewrites those not
+    /// stored as the codec writes them now (in clear when there is a key, or sealed with a
+    /// previous key); returns how many it rewrote. Runs inside the migration transaction, so
+    /// replicas starting together do it once, and a refusal changes nothing.
+    async fn rewrite_stale(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<u64, String> {
         let rows = tx
             .query(
                 "SELECT name, config::text, config_hash, etag, sealed_with FROM providers FOR UPDATE",
@@ -161,14 +162,14 @@ impl PostgresStore {
             )
             .await
             .map_err(text)?;
-        let mut in_clear = Vec::new();
+        let mut stale = Vec::new();
         for r in &rows {
             let provider = row(r, &self.codec).map_err(|e| e.to_string())?;
-            if r.get::<_, Option<String>>(4).is_none() && self.codec.seals() {
-                in_clear.push(provider);
+            if !self.codec.is_current(r.get::<_, Option<&str>>(4)) {
+                stale.push(provider);
             }
         }
-        for provider in &in_clear {
+        for provider in &stale {
             let sealed = self.codec.encode(provider)?;
             tx.execute(
                 "UPDATE providers SET config = $2::text::jsonb, sealed_with = $3 WHERE name = $1",
@@ -177,7 +178,7 @@ impl PostgresStore {
             .await
             .map_err(text)?;
         }
-        Ok(in_clear.len() as u64)
+        Ok(stale.len() as u64)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {

@@ -22,6 +22,9 @@ use crate::provider::StoredProvider;
 use crate::secrets;
 use crate::types::{EnvVar, UpdateProviderRequest};
 
+/// What the log says when a store's rows were rewritten at start to the current key (or to clear).
+pub const REWRITTEN: &str = "rewrote the stored secrets for the current encryption key";
+
 /// What a sealed value starts with.
 const PREFIX: &str = "enc:v1:";
 
@@ -153,6 +156,8 @@ impl std::fmt::Display for Place<'_> {
 #[derive(Debug, Default)]
 pub struct Codec {
     sealer: Option<Sealer>,
+    /// The key the store was sealed with before a rotation: it opens rows, never seals them.
+    previous: Option<Sealer>,
 }
 
 /// A stored row's configuration as the store holds it.
@@ -166,19 +171,35 @@ pub struct Row {
 impl Codec {
     /// Secrets in clear.
     pub fn plain() -> Codec {
-        Codec { sealer: None }
+        Codec::default()
     }
 
     /// Secrets sealed with `sealer`.
     pub fn sealing(sealer: Sealer) -> Codec {
         Codec {
             sealer: Some(sealer),
+            previous: None,
         }
     }
 
-    /// Whether secrets are sealed.
-    pub fn seals(&self) -> bool {
-        self.sealer.is_some()
+    /// Also opens rows sealed with `previous`, the key before a rotation, so that they can be
+    /// re-sealed with the current key (or, without one, stored in clear again).
+    pub fn opening_previous(self, previous: Sealer) -> Codec {
+        Codec {
+            previous: Some(previous),
+            ..self
+        }
+    }
+
+    /// Whether anything sealed is written or read: a current or a previous key.
+    pub fn has_keys(&self) -> bool {
+        self.sealer.is_some() || self.previous.is_some()
+    }
+
+    /// Whether a row sealed with `sealed_with` is as this codec would write it now; rows that
+    /// are not are rewritten at start.
+    pub fn is_current(&self, sealed_with: Option<&str>) -> bool {
+        self.sealer.as_ref().map(Sealer::id) == sealed_with
     }
 
     /// The row to store for a provider's state.
@@ -223,11 +244,18 @@ impl Codec {
 
     /// The sealer that opens a row sealed with key `id`.
     fn usable(&self, name: &str, id: &str) -> Result<&Sealer, String> {
+        if let Some(sealer) = [&self.sealer, &self.previous]
+            .into_iter()
+            .flatten()
+            .find(|s| s.id == id)
+        {
+            return Ok(sealer);
+        }
         match &self.sealer {
-            Some(sealer) if sealer.id == id => Ok(sealer),
             Some(sealer) => Err(format!(
                 "provider {name:?} was encrypted with encryption key {id}, not with the key given \
-                 (key {}); start the server with the key the store was encrypted with",
+                 (key {}); start the server with the key the store was encrypted with (to \
+                 rotate, give that one as the previous key)",
                 sealer.id
             )),
             None => Err(format!(

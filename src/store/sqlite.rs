@@ -47,7 +47,7 @@ impl Disk {
             conn.pragma_update(None, "synchronous", "FULL")?;
             // With secrets sealed, what a write replaces is zeroed rather than left in free
             // space, so nothing from before the key was given lingers in the file.
-            conn.pragma_update(None, "secure_delete", codec.seals())?;
+            conn.pragma_update(None, "secure_delete", codec.has_keys())?;
             let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
                 conn.execute_batch(sql)?;
@@ -61,18 +61,19 @@ impl Disk {
             }
             _ => format!("cannot set up SQLite store {shown}: {e}"),
         })?;
-        let (providers, in_clear) = Self::load(&conn, &codec)
+        let (providers, stale) = Self::load(&conn, &codec)
             .map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
         let mut disk = Disk { conn, codec };
-        if disk.codec.seals() && in_clear > 0 {
-            disk.seal_all(&providers)
-                .map_err(|e| format!("cannot encrypt the secrets of SQLite store {shown}: {e}"))?;
-            tracing::info!(providers = in_clear, store = %shown, "encrypted the secrets stored in clear");
+        if stale > 0 {
+            disk.rewrite_all(&providers)
+                .map_err(|e| format!("cannot rewrite the secrets of SQLite store {shown}: {e}"))?;
+            tracing::info!(providers = stale, store = %shown, "{}", super::sealing::REWRITTEN);
         }
         Ok((disk, providers))
     }
 
-    /// Every provider, and how many of them are stored with their secrets in clear.
+    /// Every provider, and how many of them are not stored as `codec` would store them now (in
+    /// clear when there is a key, or sealed with a previous key).
     fn load(conn: &Connection, codec: &Codec) -> Result<(Vec<StoredProvider>, usize), String> {
         let mut stmt = conn
             .prepare(
@@ -92,11 +93,11 @@ impl Disk {
                 ))
             })
             .map_err(|e| e.to_string())?;
-        let mut in_clear = 0;
+        let mut stale = 0;
         let providers = rows
             .map(|row| {
                 let (name, row, config_hash, etag) = row.map_err(|e| e.to_string())?;
-                in_clear += usize::from(row.sealed_with.is_none());
+                stale += usize::from(!codec.is_current(row.sealed_with.as_deref()));
                 Ok(StoredProvider {
                     config: codec.decode(&name, &row)?,
                     name,
@@ -105,12 +106,12 @@ impl Disk {
                 })
             })
             .collect::<Result<_, String>>()?;
-        Ok((providers, in_clear))
+        Ok((providers, stale))
     }
 
-    /// Rewrites every provider with its secrets sealed, in one transaction, then clears the
-    /// write-ahead log and rebuilds the file so that no copy of a secret in clear remains.
-    fn seal_all(&mut self, providers: &[StoredProvider]) -> Result<(), String> {
+    /// Rewrites every provider as the codec writes it now, in one transaction, then clears the
+    /// write-ahead log and rebuilds the file so that no earlier copy of a secret remains.
+    fn rewrite_all(&mut self, providers: &[StoredProvider]) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         for p in providers {
             let row = self.codec.encode(p)?;
