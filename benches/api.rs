@@ -46,7 +46,7 @@ fn main() {
 async fn run() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let started = Instant::now();
-    let server = Server::start(&dir);
+    let server = Server::start(&dir, None);
     let mut rows = Vec::new();
 
     // GET one provider, beside hyper answering the same bytes.
@@ -83,13 +83,38 @@ async fn run() {
     // PUT beside raw SQLite transactions of the same bytes, alternating for one writer.
     let stored = stored_bytes(&body(0));
     let raw_db = dir.path().join("raw.db");
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    // The same server with secrets sealed at rest (its own folder and store) alternates too.
+    let sealed_dir = tempfile::tempdir().expect("a temporary folder");
+    let sealed = Server::start(&sealed_dir, Some(SEALING_KEY));
+    let (mut ours, mut theirs, mut sealed_rounds) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         theirs.push(raw_sqlite(&raw_db, &stored, 1_000));
         ours.push(put_load(server.addr, 1, 1_000).await);
+        sealed_rounds.push(put_load(sealed.addr, 1, 1_000).await);
     }
     rows.push(Row::new("PUT: raw SQLite txn baseline", 1, &median(theirs)));
     rows.push(Row::new("PUT: server, 1 writer", 1, &median(ours)));
+    rows.push(Row::new(
+        "PUT: server, secrets sealed, 1 writer",
+        1,
+        &median(sealed_rounds),
+    ));
+    let (mut plain64, mut sealed64) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        plain64.push(put_load(server.addr, 64, 100).await);
+        sealed64.push(put_load(sealed.addr, 64, 100).await);
+    }
+    drop(sealed);
+    rows.push(Row::new(
+        "PUT: server, 64 writers (alternating with sealed)",
+        64,
+        &median(plain64),
+    ));
+    rows.push(Row::new(
+        "PUT: server, secrets sealed, 64 writers",
+        64,
+        &median(sealed64),
+    ));
     for (writers, per_writer) in [(8, 500), (64, 100)] {
         let stats = put_load(server.addr, writers, per_writer).await;
         rows.push(Row::new(
@@ -113,6 +138,9 @@ async fn run() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The encryption key of the sealed server (a fixed test key: 32 bytes in base64).
+const SEALING_KEY: &str = "YmVuY2gtb25seSBrZXk6IHNlYWxpbmcgY29zdCEhISE=";
 
 /// How many alternating rounds of a measurement and its baseline are run; the median counts.
 const ROUNDS: usize = 3;
@@ -349,9 +377,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &tempfile::TempDir) -> Self {
+    /// A release server on a new SQLite file in `dir`, sealing secrets with `key` if given.
+    fn start(dir: &tempfile::TempDir, key: Option<&str>) -> Self {
         let log = dir.path().join("server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"));
+        command.env_remove("BIFROST_ENCRYPTION_KEY");
+        if let Some(key) = key {
+            command.env("BIFROST_ENCRYPTION_KEY", key);
+        }
+        let child = command
             .args([
                 "serve",
                 "--bind",
@@ -534,6 +568,15 @@ fn print_report(rows: &[Row], per_provider: &[(usize, f64)], (held, listed): (u6
     println!(
         "| PUT 1 writer: server / raw SQLite | {:.2} | >= 0.8 |",
         rate("PUT: server, 1 writer") / raw
+    );
+    println!(
+        "| PUT 1 writer: secrets sealed / in clear | {:.2} | |",
+        rate("PUT: server, secrets sealed, 1 writer") / rate("PUT: server, 1 writer")
+    );
+    println!(
+        "| PUT 64 writers: secrets sealed / in clear | {:.2} | |",
+        rate("PUT: server, secrets sealed, 64 writers")
+            / rate("PUT: server, 64 writers (alternating with sealed)")
     );
     println!(
         "| PUT 8 writers: server / raw SQLite | {:.2} | |",

@@ -191,11 +191,6 @@ impl Codec {
         }
     }
 
-    /// Whether anything sealed is written or read: a current or a previous key.
-    pub fn has_keys(&self) -> bool {
-        self.sealer.is_some() || self.previous.is_some()
-    }
-
     /// Whether a row sealed with `sealed_with` is as this codec would write it now; rows that
     /// are not are rewritten at start.
     pub fn is_current(&self, sealed_with: Option<&str>) -> bool {

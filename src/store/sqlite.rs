@@ -45,9 +45,6 @@ impl Disk {
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
-            // With secrets sealed, what a write replaces is zeroed rather than left in free
-            // space, so nothing from before the key was given lingers in the file.
-            conn.pragma_update(None, "secure_delete", codec.has_keys())?;
             let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
                 conn.execute_batch(sql)?;
