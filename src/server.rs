@@ -125,15 +125,17 @@ pub fn api() -> ApiDescription<Context> {
     api
 }
 
+/// A wrong method on `/health`: open, like `/health` itself.
+async fn not_allowed_open(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
+    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
+}
+
+/// A wrong method on an API path: the admin token is checked first, as on the API's endpoints.
 async fn not_allowed(
     rqctx: RequestContext<Context>,
     _auth: Authorized,
 ) -> Result<HttpResponseOk<()>, ApiError> {
-    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
-}
-
-async fn not_allowed_open(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
-    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
+    not_allowed_open(rqctx).await
 }
 
 async fn not_allowed_with_path(
@@ -141,7 +143,7 @@ async fn not_allowed_with_path(
     _auth: Authorized,
     _path: Path<ProviderPath>,
 ) -> Result<HttpResponseOk<()>, ApiError> {
-    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
+    not_allowed_open(rqctx).await
 }
 
 /// The implementation of [`ProvidersApi`].
