@@ -15,8 +15,38 @@ fn main() {
     let out = env::var("OUT_DIR").expect("OUT_DIR");
 
     let names = schema_names(&text);
-    fs::write(Path::new(&out).join("types.rs"), models(&text)).expect("write types.rs");
-    fs::write(Path::new(&out).join("client.rs"), client(&text, &names)).expect("write client.rs");
+    let replaced = replacements(&text);
+    fs::write(Path::new(&out).join("types.rs"), models(&text, &replaced)).expect("write types.rs");
+    fs::write(
+        Path::new(&out).join("client.rs"),
+        client(&text, &names, &replaced),
+    )
+    .expect("write client.rs");
+}
+
+/// The schemas that say which Rust type holds them (`x-rust-type`): they describe more input
+/// forms than that type (a secret as a bare string, a backoff as a duration string), which the
+/// server reads into it before decoding (`src/wire.rs`).
+fn replacements(text: &str) -> Vec<(String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(text).expect("openapi.json is JSON");
+    doc["components"]["schemas"]
+        .as_object()
+        .expect("components.schemas")
+        .iter()
+        .filter_map(|(name, schema)| {
+            let rust = schema.get("x-rust-type")?.as_str()?;
+            // A model of the spec is named by its full path: typify's builders live in a module
+            // of their own, where a bare name would mean the builder.
+            let path = match rust.strip_prefix("Vec<").and_then(|r| r.strip_suffix('>')) {
+                Some(item) => format!("::std::vec::Vec<crate::types::{item}>"),
+                None if rust.starts_with(char::is_lowercase) || rust == "String" => {
+                    rust.to_string()
+                }
+                None => format!("crate::types::{rust}"),
+            };
+            Some((name.clone(), path))
+        })
+        .collect()
 }
 
 /// The component names, in the order the spec lists them.
@@ -30,7 +60,7 @@ fn schema_names(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn models(text: &str) -> String {
+fn models(text: &str, replaced: &[(String, String)]) -> String {
     let doc: serde_json::Value = serde_json::from_str(text).expect("openapi.json is JSON");
     let schemas = doc["components"]["schemas"]
         .as_object()
@@ -46,6 +76,9 @@ fn models(text: &str) -> String {
         .with_derive("PartialEq".to_string())
         .with_struct_builder(true)
         .with_map_type("::std::collections::BTreeMap");
+    for (name, rust) in replaced {
+        settings.with_replacement(name, rust, std::iter::empty());
+    }
     let mut space = typify::TypeSpace::new(&settings);
     space
         .add_ref_types(defs)
@@ -73,14 +106,18 @@ fn keep_empty_collections(tokens: &str) -> String {
     out
 }
 
-fn client(text: &str, names: &[String]) -> String {
+fn client(text: &str, names: &[String], replaced: &[(String, String)]) -> String {
     let spec: openapiv3::OpenAPI = serde_json::from_str(text).expect("openapi.json is OpenAPI 3.0");
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
         .with_map_type("::std::collections::BTreeMap");
     for name in names {
-        settings.with_replacement(name, format!("crate::types::{name}"), std::iter::empty());
+        let rust = match replaced.iter().find(|(n, _)| n == name) {
+            Some((_, rust)) => rust.clone(),
+            None => format!("crate::types::{name}"),
+        };
+        settings.with_replacement(name, rust, std::iter::empty());
     }
     let tokens = progenitor::Generator::new(&settings)
         .generate_tokens(&spec)

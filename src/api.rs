@@ -12,19 +12,44 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::types::{
-    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse,
-    UpdateProviderRequest,
+    AddProviderRequest, HealthResponse, Key, ListProviderKeysResponse, ListProvidersResponse,
+    ProviderResponse, UpdateProviderRequest,
 };
 
 /// A provider in a response, with its `ETag` header.
 pub type ProviderOk = HttpResponseHeaders<HttpResponseOk<ProviderResponse>, EtagHeader>;
 
+/// A key in a response, with its provider's `ETag` header.
+pub type KeyOk = HttpResponseHeaders<HttpResponseOk<Key>, EtagHeader>;
+
 /// The `{provider}` path parameter.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ProviderPath {
-    /// Provider name: 1 to 64 characters of `A-Z a-z 0-9 . _ -` after percent-decoding.
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    /// Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/`
+    /// (custom names may hold spaces).
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
+    )]
     pub provider: String,
+}
+
+/// The `{provider}` and `{key_id}` path parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct KeyPath {
+    /// Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/`
+    /// (custom names may hold spaces).
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
+    )]
+    pub provider: String,
+    /// The key's id: 1 to 128 characters without control characters.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[^\u0000-\u001f\u007f]{1,128}$")
+    )]
+    pub key_id: String,
 }
 
 #[dropshot::api_description]
@@ -91,6 +116,66 @@ pub trait ProvidersApi {
         path: Path<ProviderPath>,
         conditions: Header<DeleteConditions>,
     ) -> Result<ProviderOk, ApiError>;
+
+    /// List a provider's keys
+    ///
+    /// Returns a provider's keys in creation order, secrets redacted, with `models` as Bifrost
+    /// v1.5+ reads it (`["*"]`: all models; empty: none).
+    #[endpoint { method = GET, path = "/api/providers/{provider}/keys", operation_id = "listProviderKeys", tags = ["Provider keys"] }]
+    async fn list_provider_keys(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<ProviderPath>,
+    ) -> Result<HttpResponseHeaders<HttpResponseOk<ListProviderKeysResponse>, EtagHeader>, ApiError>;
+
+    /// Create a key
+    ///
+    /// Adds a key to a provider (Bifrost v1.5+). A key without `id` gets a new UUIDv4. `models`
+    /// reads as v1.5 reads it: `["*"]` all models, empty or left out none. 409 when the provider
+    /// has a key with that id or that non-empty name; 400 for a keyless custom provider.
+    #[endpoint { method = POST, path = "/api/providers/{provider}/keys", operation_id = "createProviderKey", tags = ["Provider keys"] }]
+    async fn create_provider_key(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<ProviderPath>,
+        body: JsonBody<Key>,
+    ) -> Result<KeyOk, ApiError>;
+
+    /// Get a key
+    ///
+    /// Returns one key, secrets redacted, `models` as Bifrost v1.5+ reads it.
+    #[endpoint { method = GET, path = "/api/providers/{provider}/keys/{key_id}", operation_id = "getProviderKey", tags = ["Provider keys"] }]
+    async fn get_provider_key(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<KeyPath>,
+    ) -> Result<KeyOk, ApiError>;
+
+    /// Update a key
+    ///
+    /// Replaces one key as a whole (its `id` is the path's). Secrets sent back in their current
+    /// redacted form keep the stored values. `If-Match` with the provider's `ETag` makes the
+    /// write conditional (412 otherwise).
+    #[endpoint { method = PUT, path = "/api/providers/{provider}/keys/{key_id}", operation_id = "updateProviderKey", tags = ["Provider keys"] }]
+    async fn update_provider_key(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<KeyPath>,
+        conditions: Header<DeleteConditions>,
+        body: JsonBody<Key>,
+    ) -> Result<KeyOk, ApiError>;
+
+    /// Delete a key
+    ///
+    /// Removes one key and returns it, secrets redacted. `If-Match` with the provider's `ETag`
+    /// makes the delete conditional (412 otherwise).
+    #[endpoint { method = DELETE, path = "/api/providers/{provider}/keys/{key_id}", operation_id = "deleteProviderKey", tags = ["Provider keys"] }]
+    async fn delete_provider_key(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<KeyPath>,
+        conditions: Header<DeleteConditions>,
+    ) -> Result<KeyOk, ApiError>;
 
     /// Health check
     ///

@@ -102,21 +102,33 @@ fn to_http(error: Error) -> HttpError {
     crate::error::ApiError::from(error).into_http_error()
 }
 
-/// Decodes a JSON body into `T`, naming the field at fault on failure.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(decode_error)?;
-    de.end().map_err(|e| {
+/// Decodes a JSON body into `T`, naming the field at fault on failure. The body is first
+/// brought to the form the model decodes, whichever Bifrost generation wrote it (`wire`).
+pub fn decode<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> Result<T, Error> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         Error::invalid_request(
             "invalid_json",
-            format!("Invalid JSON body: {}", without_strings(&e.to_string())),
+            format!(
+                "Invalid JSON body: {}",
+                without_strings(&strip_position(&e.to_string()))
+            ),
         )
     })?;
-    Ok(value)
+    crate::wire::normalize(&mut value, &T::schema_name())?;
+    from_value(value, "")
 }
 
-fn decode_error(error: serde_path_to_error::Error<serde_json::Error>) -> Error {
-    let path = error.path().to_string();
+/// Decodes a JSON value found at `base` (a dotted path, empty for a whole body) into `T`.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, base: &str) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| decode_error(e, base))
+}
+
+fn decode_error(error: serde_path_to_error::Error<serde_json::Error>, base: &str) -> Error {
+    let path = match (base, error.path().to_string()) {
+        ("", path) => path,
+        (base, path) if path == "." => base.to_string(),
+        (base, path) => format!("{base}.{path}"),
+    };
     let inner = error.into_inner();
     let text = without_strings(&strip_position(&inner.to_string()));
     if !inner.is_data() {

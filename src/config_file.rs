@@ -1,30 +1,42 @@
 //! A Bifrost `config.json` loaded at start: its `providers` section seeds and updates the store.
 //!
-//! Each provider entry is read as Bifrost writes it (secrets as plain strings, `"env.NAME"`
-//! references included), checked with the same rules as the API, and given a `config_hash`: the
-//! SHA-256 (hex) of the entry's canonical JSON (keys sorted, no whitespace), so reformatting the
-//! file changes nothing but any edit to an entry does. Then, per provider:
+//! Each provider entry is read as any Bifrost generation writes it (names in any case, secrets as
+//! plain strings or objects, `env.NAME` references, backoffs as milliseconds or duration
+//! strings, `null` for unset fields), checked with the same rules as the API, and hashed: the
+//! provider's `config_hash` is the SHA-256 (hex) of the entry's canonical JSON without its keys
+//! (keys sorted, no whitespace, so reformatting the file changes nothing), and each key's is the
+//! hash of its own entry. Keys are read as v1.4 means them (`models: []` is every model), which is
+//! what Bifrost v1.5 does with `"version": 1` and what the files of every generation's docs mean.
+//!
+//! Then, per provider, as Bifrost reconciles (key by key):
 //! - missing from the store: created from the file;
-//! - stored with the same hash: kept as stored (edits made through the API win);
-//! - stored with another hash, or none: replaced by the file's entry.
+//! - stored with the same provider hash: its settings stay as stored (edits made through the API
+//!   win); otherwise the file's settings replace them;
+//! - each file key is matched to a stored key by id, then name, then hash: a stored key whose
+//!   hash is the file key's stays as stored (API edits win), a changed one takes the file's
+//!   version under the stored id, an unmatched one is added;
+//! - stored keys the file does not name stay (keys added through the API survive a restart; a
+//!   deliberate deviation from Bifrost, which drops them when the provider's settings changed).
 //!
 //! Providers that are only in the store stay. The whole file is checked before anything is
-//! written, so a bad file refuses to start and leaves the store as it was.
+//! written, so a bad file refuses to start and leaves the store as it was. A reference to a
+//! variable that is unset here is stored as such and only marks its provider `error`.
 
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::provider::{self, StoredProvider};
 use crate::store::{Change, Store};
-use crate::types::UpdateProviderRequest;
+use crate::types::{Key, UpdateProviderRequest};
 
 /// One provider entry of the file, checked and ready to store.
 pub struct FileProvider {
     pub name: String,
-    /// Its stored state, `config_hash` set to the entry's hash.
+    /// Its stored state, `config_hash` set to the entry's provider hash and each key's to its
+    /// own entry's hash.
     state: StoredProvider,
 }
 
@@ -33,7 +45,7 @@ pub struct FileProvider {
 pub enum Outcome {
     Created,
     Kept,
-    Replaced,
+    Updated,
 }
 
 /// Reads and checks every provider of the file at `path`. An error names the file, and where it
@@ -62,11 +74,17 @@ pub fn read(path: &Path) -> Result<Vec<FileProvider>, String> {
             ));
         }
     };
-    let spec = Spec::load();
+    let mut seen = std::collections::HashSet::new();
     providers
         .into_iter()
         .map(|(name, entry)| {
-            entry_state(&name, entry, &spec)
+            let name = name.to_lowercase();
+            if !seen.insert(name.clone()) {
+                return Err(format!(
+                    "config file {shown}: provider {name:?} is given twice (names are read in lower case)"
+                ));
+            }
+            entry_state(&name, entry)
                 .map_err(|e| format!("config file {shown}: provider {name:?}: {e}"))
         })
         .collect()
@@ -80,38 +98,89 @@ pub async fn apply(
 ) -> Result<Vec<(String, Outcome)>, Error> {
     let mut outcomes = Vec::with_capacity(providers.len());
     for FileProvider { name, state } in providers {
-        let hash = state.config_hash.clone();
         let written = store
             .modify(
                 &name,
-                Box::new(move |current| match current {
-                    Some(c) if c.config_hash == hash => Ok(Change::Keep),
-                    _ => Ok(Change::Put(Box::new(state))),
+                Box::new(move |current| {
+                    let Some(current) = current else {
+                        return Ok(Change::Put(Box::new(state)));
+                    };
+                    let next = reconcile(current, state);
+                    if next.config == current.config && next.config_hash == current.config_hash {
+                        Ok(Change::Keep)
+                    } else {
+                        Ok(Change::Put(Box::new(next)))
+                    }
                 }),
             )
             .await?;
         let outcome = match (&written.before, &written.after) {
             (None, _) => Outcome::Created,
             (Some(b), Some(a)) if b.etag == a.etag => Outcome::Kept,
-            _ => Outcome::Replaced,
+            _ => Outcome::Updated,
         };
         outcomes.push((name, outcome));
     }
     Ok(outcomes)
 }
 
-/// One entry as a stored state, with its hash.
-fn entry_state(name: &str, mut entry: Value, spec: &Spec) -> Result<FileProvider, String> {
+/// The stored provider after the file's entry is applied to it (module docs).
+fn reconcile(current: &StoredProvider, file: StoredProvider) -> StoredProvider {
+    let mut next = if current.config_hash == file.config_hash {
+        current.clone()
+    } else {
+        let mut next = file.clone();
+        next.config.keys = current.config.keys.clone();
+        next
+    };
+    let mut keys: Vec<Key> = current.keys().to_vec();
+    for file_key in file.keys() {
+        let matched = keys.iter().position(|k| k.id == file_key.id).or_else(|| {
+            keys.iter().position(|k| {
+                (!file_key.name.is_empty() && k.name == file_key.name)
+                    || (k.config_hash.is_some() && k.config_hash == file_key.config_hash)
+            })
+        });
+        match matched {
+            Some(i) if keys[i].config_hash == file_key.config_hash => {}
+            Some(i) => {
+                let id = keys[i].id.clone();
+                keys[i] = Key {
+                    id,
+                    ..file_key.clone()
+                };
+            }
+            None => keys.push(file_key.clone()),
+        }
+    }
+    next.config.keys = Some(keys);
+    next
+}
+
+/// One entry as a stored state, with its hashes.
+fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
     crate::validate::provider_name(name, "providers").map_err(describe)?;
-    let hash = hash(&entry);
-    spec.secrets_as_objects(&mut entry, "UpdateProviderRequest");
-    let request: UpdateProviderRequest = serde_path_to_error::deserialize(entry).map_err(|e| {
-        let field = e.path().to_string();
-        let message = crate::body::without_strings(&e.into_inner().to_string());
-        format!("field {field}: {message}")
-    })?;
+    let key_hashes: Vec<String> = match entry.get("keys") {
+        Some(Value::Array(keys)) => keys.iter().map(hash).collect(),
+        _ => Vec::new(),
+    };
+    let provider_hash = match &entry {
+        Value::Object(fields) => {
+            let mut settings = fields.clone();
+            settings.remove("keys");
+            hash(&Value::Object(settings))
+        }
+        other => hash(other),
+    };
+    crate::wire::normalize(&mut entry, "UpdateProviderRequest").map_err(describe)?;
+    let mut request: UpdateProviderRequest =
+        crate::body::from_value(entry, "").map_err(describe)?;
+    request.keys.get_or_insert_with(Vec::new);
     let mut state = provider::desired_state(name, request, None).map_err(describe)?;
-    state.config_hash = Some(hash);
+    state.config_hash = Some(provider_hash);
+    for (key, hash) in state.config.keys.iter_mut().flatten().zip(key_hashes) {
+        key.config_hash = Some(hash);
+    }
     Ok(FileProvider {
         name: name.to_string(),
         state,
@@ -167,84 +236,6 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// The component schemas of `openapi.json`, to find where the file may hold a secret as a
-/// plain string.
-struct Spec {
-    schemas: Map<String, Value>,
-}
-
-/// The schema a secret field has in `openapi.json`.
-const ENV_VAR_REF: &str = "#/components/schemas/EnvVar";
-
-impl Spec {
-    fn load() -> Self {
-        let spec: Value =
-            serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
-        let schemas = spec["components"]["schemas"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        Spec { schemas }
-    }
-
-    /// Rewrites each plain string where the schema named `schema` has an `EnvVar` into the
-    /// object form, `{"value": "..."}` (an `env.NAME` value stays a reference).
-    fn secrets_as_objects(&self, value: &mut Value, schema: &str) {
-        if let Some(schema) = self.schemas.get(schema) {
-            self.walk(value, schema);
-        }
-    }
-
-    fn walk(&self, value: &mut Value, schema: &Value) {
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            if reference == ENV_VAR_REF
-                && let Value::String(s) = value
-            {
-                *value = serde_json::json!({ "value": std::mem::take(s) });
-                return;
-            }
-            if let Some(target) = reference
-                .strip_prefix("#/components/schemas/")
-                .and_then(|n| self.schemas.get(n))
-            {
-                self.walk(value, target);
-            }
-            return;
-        }
-        for combinator in ["allOf", "oneOf", "anyOf"] {
-            for part in schema
-                .get(combinator)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                self.walk(value, part);
-            }
-        }
-        match value {
-            Value::Object(fields) => {
-                for (name, field) in fields.iter_mut() {
-                    let field_schema = schema
-                        .get("properties")
-                        .and_then(|p| p.get(name))
-                        .or_else(|| schema.get("additionalProperties").filter(|s| s.is_object()));
-                    if let Some(field_schema) = field_schema {
-                        self.walk(field, field_schema);
-                    }
-                }
-            }
-            Value::Array(items) => {
-                if let Some(item_schema) = schema.get("items") {
-                    for item in items {
-                        self.walk(item, item_schema);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,25 +254,5 @@ mod tests {
             hash(&json!({})),
             "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
-    }
-
-    #[test]
-    fn plain_string_secrets_become_objects_everywhere_the_spec_has_one() {
-        let mut entry = json!({
-            "keys": [{
-                "value": "sk-plain",
-                "azure_key_config": {"endpoint": "env.AZURE_ENDPOINT"},
-                "models": ["gpt-4o"]
-            }],
-            "proxy_config": {"type": "http", "url": "http://proxy:3128"}
-        });
-        Spec::load().secrets_as_objects(&mut entry, "UpdateProviderRequest");
-        assert_eq!(entry["keys"][0]["value"], json!({"value": "sk-plain"}));
-        assert_eq!(
-            entry["keys"][0]["azure_key_config"]["endpoint"],
-            json!({"value": "env.AZURE_ENDPOINT"})
-        );
-        assert_eq!(entry["keys"][0]["models"], json!(["gpt-4o"]));
-        assert_eq!(entry["proxy_config"]["url"], "http://proxy:3128");
     }
 }

@@ -29,6 +29,14 @@ pub enum Error {
     NotFound(String),
     #[error("Provider already exists: {0}")]
     Exists(String),
+    #[error("Provider key not found: {0}")]
+    KeyNotFound(String),
+    /// A key with that id, or that non-empty name, exists (the field names which).
+    #[error("{message}")]
+    KeyExists {
+        message: String,
+        param: &'static str,
+    },
     #[error("Precondition failed: {0}")]
     PreconditionFailed(String),
     #[error("Request body is larger than the limit of {0} bytes")]
@@ -156,6 +164,15 @@ impl From<Error> for ApiError {
                 "provider_already_exists",
                 internal,
                 Some("provider".to_string()),
+            ),
+            Error::KeyNotFound(_) => {
+                ApiError::new(ErrorStatusCode::NOT_FOUND, "key_not_found", internal, None)
+            }
+            Error::KeyExists { message, param } => ApiError::new(
+                ErrorStatusCode::CONFLICT,
+                "key_already_exists",
+                message,
+                Some(param.to_string()),
             ),
             Error::PreconditionFailed(_) => ApiError::new(
                 ErrorStatusCode::PRECONDITION_FAILED,

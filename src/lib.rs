@@ -23,12 +23,15 @@ pub mod config_file;
 pub mod connect;
 pub mod convert;
 pub mod error;
+pub mod keys;
 pub mod logging;
+pub mod models;
 pub mod precondition;
 pub mod provider;
 pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod validate;
+pub mod wire;
 
 pub use client::Client;

@@ -9,16 +9,18 @@ use dropshot::{
 };
 use http::Method;
 
-use crate::api::{ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
+use crate::api::{KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
 use crate::auth::{AdminToken, Authorized};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
+use crate::keys;
+use crate::models::View;
 use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::provider::{self, StoredProvider};
 use crate::store::{Change, Store, Written};
 use crate::types::{
-    AddProviderRequest, HealthResponse, ListProvidersResponse, ProviderResponse,
-    UpdateProviderRequest,
+    AddProviderRequest, HealthResponse, Key, ListProviderKeysResponse, ListProvidersResponse,
+    ProviderResponse, UpdateProviderRequest,
 };
 use crate::validate;
 
@@ -81,6 +83,14 @@ pub fn api() -> ApiDescription<Context> {
             "/api/providers/{provider}",
             &[Method::GET, Method::PUT, Method::DELETE],
         ),
+        (
+            "/api/providers/{provider}/keys",
+            &[Method::GET, Method::POST],
+        ),
+        (
+            "/api/providers/{provider}/keys/{key_id}",
+            &[Method::GET, Method::PUT, Method::DELETE],
+        ),
         ("/health", &[Method::GET]),
     ];
     for (path, methods) in served {
@@ -90,7 +100,16 @@ pub fn api() -> ApiDescription<Context> {
                 method.clone(),
                 "application/json",
             );
-            let endpoint = if path.contains("{provider}") {
+            let endpoint = if path.contains("{key_id}") {
+                ApiEndpoint::new(
+                    name,
+                    not_allowed_with_key,
+                    method,
+                    json,
+                    path,
+                    ApiEndpointVersions::All,
+                )
+            } else if path.contains("{provider}") {
                 ApiEndpoint::new(
                     name,
                     not_allowed_with_path,
@@ -142,6 +161,14 @@ async fn not_allowed_with_path(
     rqctx: RequestContext<Context>,
     _auth: Authorized,
     _path: Path<ProviderPath>,
+) -> Result<HttpResponseOk<()>, ApiError> {
+    not_allowed_open(rqctx).await
+}
+
+async fn not_allowed_with_key(
+    rqctx: RequestContext<Context>,
+    _auth: Authorized,
+    _path: Path<KeyPath>,
 ) -> Result<HttpResponseOk<()>, ApiError> {
     not_allowed_open(rqctx).await
 }
@@ -225,6 +252,101 @@ impl ProvidersApi for Server {
         Ok(shown(written.before)?)
     }
 
+    async fn list_provider_keys(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<ProviderPath>,
+    ) -> Result<HttpResponseHeaders<HttpResponseOk<ListProviderKeysResponse>, EtagHeader>, ApiError>
+    {
+        let name = path_name(path)?;
+        let stored = rqctx.context().store.get(&name).await?;
+        let stored = stored.ok_or(Error::NotFound(name))?;
+        let mut usable = true;
+        let keys: Vec<Key> = stored
+            .keys()
+            .iter()
+            .map(|k| provider::present_key(k, View::Keys, &mut usable))
+            .collect();
+        let total = keys.len() as i64;
+        Ok(HttpResponseHeaders::new(
+            HttpResponseOk(ListProviderKeysResponse { keys, total }),
+            EtagHeader::of(&stored),
+        ))
+    }
+
+    async fn create_provider_key(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<ProviderPath>,
+        body: JsonBody<Key>,
+    ) -> Result<KeyOk, ApiError> {
+        let key = body.into_inner();
+        let id = provider::key_id(key.id.as_deref(), "id")?;
+        let wanted = id.clone();
+        let written = write(&rqctx, path_name(path)?, move |name, current| {
+            put(keys::create(name, current, id, key))
+        })
+        .await?;
+        Ok(shown_key(written.after, &wanted)?)
+    }
+
+    async fn get_provider_key(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<KeyPath>,
+    ) -> Result<KeyOk, ApiError> {
+        let (name, id) = key_path(path)?;
+        let stored = rqctx.context().store.get(&name).await?;
+        Ok(shown_key(stored, &id)?)
+    }
+
+    async fn update_provider_key(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<KeyPath>,
+        conditions: Header<DeleteConditions>,
+        body: JsonBody<Key>,
+    ) -> Result<KeyOk, ApiError> {
+        let (name, id) = key_path(path)?;
+        let conditions = WriteConditions::from(conditions.into_inner());
+        let (key, wanted) = (body.into_inner(), id.clone());
+        let written = write(&rqctx, name, move |name, current| {
+            if current.is_some() {
+                conditions.check(current)?;
+            }
+            put(keys::update(name, current, &id, key))
+        })
+        .await?;
+        Ok(shown_key(written.after, &wanted)?)
+    }
+
+    async fn delete_provider_key(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<KeyPath>,
+        conditions: Header<DeleteConditions>,
+    ) -> Result<KeyOk, ApiError> {
+        let (name, id) = key_path(path)?;
+        let conditions = WriteConditions::from(conditions.into_inner());
+        let wanted = id.clone();
+        let written = write(&rqctx, name, move |name, current| {
+            if current.is_some() {
+                conditions.check(current)?;
+            }
+            put(keys::delete(name, current, &id))
+        })
+        .await?;
+        let mut deleted = shown_key(written.before, &wanted)?;
+        if let Some(after) = &written.after {
+            deleted.headers_mut().insert(
+                http::header::ETAG,
+                http::HeaderValue::from_str(&EtagHeader::of(after).etag)
+                    .map_err(|e| Error::Store(e.to_string()))?,
+            );
+        }
+        Ok(deleted)
+    }
+
     async fn health(
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<HealthResponse>, ApiError> {
@@ -249,6 +371,29 @@ async fn write(
 /// A new state to store, if the request produced one.
 fn put(state: Result<StoredProvider, Error>) -> Result<Change, Error> {
     state.map(|p| Change::Put(Box::new(p)))
+}
+
+fn key_path(path: Path<KeyPath>) -> Result<(String, String), Error> {
+    let KeyPath { provider, key_id } = path.into_inner();
+    validate::provider_name(&provider, "provider")?;
+    validate::key_id(&key_id, "key_id")?;
+    Ok((provider, key_id))
+}
+
+/// Key `id` of a provider as a response (as `/keys` shows it), with the provider's `ETag`.
+fn shown_key(state: Option<Arc<StoredProvider>>, id: &str) -> Result<KeyOk, Error> {
+    let not_found = || Error::KeyNotFound(id.to_string());
+    let stored = state.ok_or_else(not_found)?;
+    let key = stored
+        .keys()
+        .iter()
+        .find(|k| k.id.as_deref() == Some(id))
+        .ok_or_else(not_found)?;
+    let mut usable = true;
+    Ok(HttpResponseHeaders::new(
+        HttpResponseOk(provider::present_key(key, View::Keys, &mut usable)),
+        EtagHeader::of(&stored),
+    ))
 }
 
 fn path_name(path: Path<ProviderPath>) -> Result<String, Error> {

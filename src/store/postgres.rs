@@ -29,6 +29,15 @@ const MIGRATIONS: &[&str] = &[
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )",
     "ALTER TABLE providers ADD COLUMN sealed_with TEXT",
+    // Key `models` move to the v1.5 form that can say "no model": a v1.4 `[]` (every model)
+    // becomes `["*"]`.
+    r#"UPDATE providers SET config = jsonb_set(config, '{keys}', (
+        SELECT jsonb_agg(CASE
+            WHEN coalesce(jsonb_array_length(k -> 'models'), 0) = 0
+            THEN jsonb_set(k, '{models}', '["*"]'::jsonb)
+            ELSE k END ORDER BY i)
+        FROM jsonb_array_elements(providers.config -> 'keys') WITH ORDINALITY AS e(k, i)))
+     WHERE jsonb_typeof(config -> 'keys') = 'array' AND jsonb_array_length(config -> 'keys') > 0"#,
 ];
 
 /// The advisory lock key that serialises migrations (an arbitrary constant: "bifrost").

@@ -268,7 +268,7 @@ fn each_secret(
     mut visit: impl FnMut(&Place, &mut String) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut failure = Ok(());
-    for key in &mut config.keys {
+    for key in config.keys.iter_mut().flatten() {
         let id = key.id.clone().unwrap_or_default();
         secrets::for_each_field(key, |field, secret, value: &mut EnvVar| {
             if secret && !value.value.is_empty() && failure.is_ok() {
@@ -282,11 +282,18 @@ fn each_secret(
         });
     }
     failure?;
-    if let Some(proxy) = config.proxy_config.as_mut() {
-        for (field, value) in [
+    let network_ca = config
+        .network_config
+        .as_mut()
+        .map(|n| ("network_config.ca_cert_pem", &mut n.ca_cert_pem));
+    let proxy = config.proxy_config.as_mut().map(|proxy| {
+        [
             ("proxy_config.password", &mut proxy.password),
             ("proxy_config.ca_cert_pem", &mut proxy.ca_cert_pem),
-        ] {
+        ]
+    });
+    {
+        for (field, value) in network_ca.into_iter().chain(proxy.into_iter().flatten()) {
             if !value.is_empty() {
                 let place = Place {
                     provider,
@@ -326,7 +333,7 @@ mod tests {
         StoredProvider {
             name: "openai".into(),
             config: UpdateProviderRequest {
-                keys: vec![key],
+                keys: Some(vec![key]),
                 proxy_config: Some(proxy),
                 ..Default::default()
             },

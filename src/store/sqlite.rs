@@ -21,6 +21,16 @@ const MIGRATIONS: &[&str] = &[
         etag TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;",
     "ALTER TABLE providers ADD COLUMN sealed_with TEXT;",
+    // Key `models` move to the v1.5 form that can say "no model": a v1.4 `[]` (every model)
+    // becomes `["*"]`.
+    "UPDATE providers SET config = json_set(config, '$.keys', (
+        SELECT json_group_array(CASE
+            WHEN json_array_length(k.value, '$.models') IS NULL
+              OR json_array_length(k.value, '$.models') = 0
+            THEN json_set(k.value, '$.models', json('[\"*\"]'))
+            ELSE json(k.value) END)
+        FROM json_each(providers.config, '$.keys') AS k))
+     WHERE json_array_length(config, '$.keys') > 0;",
 ];
 
 pub struct Disk {
