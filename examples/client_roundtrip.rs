@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Edit through the redacted body: the redacted secret stands for the stored one.
     let mut edit = UpdateProviderRequest::from(fetched);
-    edit.keys[0].weight = 0.5;
+    edit.keys_mut()[0].weight = 0.5;
     let updated = client
         .update_provider()
         .provider(name)
@@ -82,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A mistake is a typed error with the contract's body.
     let mut bad = edit;
-    bad.keys[0].weight = -1.0;
+    bad.keys_mut()[0].weight = -1.0;
     if let Err(progenitor_client::Error::ErrorResponse(error)) = client
         .update_provider()
         .provider(name)

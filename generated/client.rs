@@ -7,6 +7,198 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
+    ///`CreateProviderKeyProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CreateProviderKeyProvider(::std::string::String);
+    impl ::std::ops::Deref for CreateProviderKeyProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CreateProviderKeyProvider> for ::std::string::String {
+        fn from(value: CreateProviderKeyProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for CreateProviderKeyProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CreateProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CreateProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateProviderKeyProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`DeleteProviderKeyKeyId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteProviderKeyKeyId(::std::string::String);
+    impl ::std::ops::Deref for DeleteProviderKeyKeyId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DeleteProviderKeyKeyId> for ::std::string::String {
+        fn from(value: DeleteProviderKeyKeyId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DeleteProviderKeyKeyId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f]{1,128}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f]{1,128}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteProviderKeyKeyId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteProviderKeyKeyId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DeleteProviderKeyKeyId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`DeleteProviderKeyProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteProviderKeyProvider(::std::string::String);
+    impl ::std::ops::Deref for DeleteProviderKeyProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DeleteProviderKeyProvider> for ::std::string::String {
+        fn from(value: DeleteProviderKeyProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DeleteProviderKeyProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DeleteProviderKeyProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`DeleteProviderProvider`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -34,9 +226,11 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Za-z0-9._-]{1,64}$").unwrap() });
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Za-z0-9._-]{1,64}$\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -58,6 +252,134 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for DeleteProviderProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`GetProviderKeyKeyId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetProviderKeyKeyId(::std::string::String);
+    impl ::std::ops::Deref for GetProviderKeyKeyId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<GetProviderKeyKeyId> for ::std::string::String {
+        fn from(value: GetProviderKeyKeyId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for GetProviderKeyKeyId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f]{1,128}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f]{1,128}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetProviderKeyKeyId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for GetProviderKeyKeyId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for GetProviderKeyKeyId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`GetProviderKeyProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetProviderKeyProvider(::std::string::String);
+    impl ::std::ops::Deref for GetProviderKeyProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<GetProviderKeyProvider> for ::std::string::String {
+        fn from(value: GetProviderKeyProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for GetProviderKeyProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for GetProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for GetProviderKeyProvider {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -96,9 +418,11 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Za-z0-9._-]{1,64}$").unwrap() });
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Za-z0-9._-]{1,64}$\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -120,6 +444,198 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for GetProviderProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListProviderKeysProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListProviderKeysProvider(::std::string::String);
+    impl ::std::ops::Deref for ListProviderKeysProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListProviderKeysProvider> for ::std::string::String {
+        fn from(value: ListProviderKeysProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListProviderKeysProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListProviderKeysProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListProviderKeysProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListProviderKeysProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`UpdateProviderKeyKeyId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UpdateProviderKeyKeyId(::std::string::String);
+    impl ::std::ops::Deref for UpdateProviderKeyKeyId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UpdateProviderKeyKeyId> for ::std::string::String {
+        fn from(value: UpdateProviderKeyKeyId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for UpdateProviderKeyKeyId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f]{1,128}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f]{1,128}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UpdateProviderKeyKeyId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UpdateProviderKeyKeyId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UpdateProviderKeyKeyId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`UpdateProviderKeyProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UpdateProviderKeyProvider(::std::string::String);
+    impl ::std::ops::Deref for UpdateProviderKeyProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UpdateProviderKeyProvider> for ::std::string::String {
+        fn from(value: UpdateProviderKeyProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for UpdateProviderKeyProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UpdateProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UpdateProviderKeyProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UpdateProviderKeyProvider {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -158,9 +674,11 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[A-Za-z0-9._-]{1,64}$").unwrap() });
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
             if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[A-Za-z0-9._-]{1,64}$\"".into());
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -317,7 +835,7 @@ Returns a provider's effective configuration, secrets redacted.
 Sends a `GET` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name: 1 to 64 characters of `A-Z a-z 0-9 . _ -` after percent-decoding.
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
 ```ignore
 let response = client.get_provider()
     .provider(provider)
@@ -339,7 +857,7 @@ Optimistic concurrency: `If-Match` with the `ETag` of a GET makes the write cond
 Sends a `PUT` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name: 1 to 64 characters of `A-Z a-z 0-9 . _ -` after percent-decoding.
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `if_none_match`: `*`: create only; 412 when the provider exists. A list of entity tags: 412 when the current `ETag` is one of them.
 - `body`
@@ -362,7 +880,7 @@ Removes a provider and returns what was deleted, secrets redacted. `If-Match` ma
 Sends a `DELETE` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name: 1 to 64 characters of `A-Z a-z 0-9 . _ -` after percent-decoding.
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 ```ignore
 let response = client.delete_provider()
@@ -387,6 +905,105 @@ let response = client.health()
 ```*/
     pub fn health(&self) -> builder::Health<'_> {
         builder::Health::new(self)
+    }
+    /**List a provider's keys
+
+Returns a provider's keys in creation order, secrets redacted, with `models` as Bifrost v1.5+ reads it (`["*"]`: all models; empty: none).
+
+Sends a `GET` request to `/api/providers/{provider}/keys`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+```ignore
+let response = client.list_provider_keys()
+    .provider(provider)
+    .send()
+    .await;
+```*/
+    pub fn list_provider_keys(&self) -> builder::ListProviderKeys<'_> {
+        builder::ListProviderKeys::new(self)
+    }
+    /**Create a key
+
+Adds a key to a provider (Bifrost v1.5+). A key without `id` gets a new UUIDv4. `models` reads as v1.5 reads it: `["*"]` all models, empty or left out none. 409 when the provider has a key with that id or that non-empty name; 400 for a keyless custom provider.
+
+Sends a `POST` request to `/api/providers/{provider}/keys`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `body`
+```ignore
+let response = client.create_provider_key()
+    .provider(provider)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_provider_key(&self) -> builder::CreateProviderKey<'_> {
+        builder::CreateProviderKey::new(self)
+    }
+    /**Get a key
+
+Returns one key, secrets redacted, `models` as Bifrost v1.5+ reads it.
+
+Sends a `GET` request to `/api/providers/{provider}/keys/{key_id}`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `key_id`: The key's id: 1 to 128 characters without control characters.
+```ignore
+let response = client.get_provider_key()
+    .provider(provider)
+    .key_id(key_id)
+    .send()
+    .await;
+```*/
+    pub fn get_provider_key(&self) -> builder::GetProviderKey<'_> {
+        builder::GetProviderKey::new(self)
+    }
+    /**Update a key
+
+Replaces one key as a whole (its `id` is the path's). Secrets sent back in their current redacted form keep the stored values. `If-Match` with the provider's `ETag` makes the write conditional (412 otherwise).
+
+Sends a `PUT` request to `/api/providers/{provider}/keys/{key_id}`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `key_id`: The key's id: 1 to 128 characters without control characters.
+- `if_match`: Apply the request only if the provider's current `ETag` (a key's responses carry its provider's) is one of these entity tags; otherwise 412. Without it, the last writer wins, as in Bifrost.
+- `body`
+```ignore
+let response = client.update_provider_key()
+    .provider(provider)
+    .key_id(key_id)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn update_provider_key(&self) -> builder::UpdateProviderKey<'_> {
+        builder::UpdateProviderKey::new(self)
+    }
+    /**Delete a key
+
+Removes one key and returns it, secrets redacted. `If-Match` with the provider's `ETag` makes the delete conditional (412 otherwise).
+
+Sends a `DELETE` request to `/api/providers/{provider}/keys/{key_id}`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `key_id`: The key's id: 1 to 128 characters without control characters.
+- `if_match`: Apply the request only if the provider's current `ETag` (a key's responses carry its provider's) is one of these entity tags; otherwise 412. Without it, the last writer wins, as in Bifrost.
+```ignore
+let response = client.delete_provider_key()
+    .provider(provider)
+    .key_id(key_id)
+    .if_match(if_match)
+    .send()
+    .await;
+```*/
+    pub fn delete_provider_key(&self) -> builder::DeleteProviderKey<'_> {
+        builder::DeleteProviderKey::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -998,6 +1615,655 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_provider_keys`]
+
+[`Client::list_provider_keys`]: super::Client::list_provider_keys*/
+    #[derive(Debug, Clone)]
+    pub struct ListProviderKeys<'a> {
+        client: &'a super::Client,
+        provider: Result<types::ListProviderKeysProvider, String>,
+    }
+    impl<'a> ListProviderKeys<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListProviderKeysProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ListProviderKeysProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/providers/{provider}/keys`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::ListProviderKeysResponse>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/keys", client.baseurl, encode_path(& provider
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_provider_keys",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_provider_key`]
+
+[`Client::create_provider_key`]: super::Client::create_provider_key*/
+    #[derive(Debug, Clone)]
+    pub struct CreateProviderKey<'a> {
+        client: &'a super::Client,
+        provider: Result<types::CreateProviderKeyProvider, String>,
+        body: Result<crate::types::Key, String>,
+    }
+    impl<'a> CreateProviderKey<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CreateProviderKeyProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `CreateProviderKeyProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::types::Key>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: types :: Key` for body failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/api/providers/{provider}/keys`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::Key>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, body } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/keys", client.baseurl, encode_path(& provider
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_provider_key",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_provider_key`]
+
+[`Client::get_provider_key`]: super::Client::get_provider_key*/
+    #[derive(Debug, Clone)]
+    pub struct GetProviderKey<'a> {
+        client: &'a super::Client,
+        provider: Result<types::GetProviderKeyProvider, String>,
+        key_id: Result<types::GetProviderKeyKeyId, String>,
+    }
+    impl<'a> GetProviderKey<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                key_id: Err("key_id was not initialized".to_string()),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::GetProviderKeyProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `GetProviderKeyProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn key_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::GetProviderKeyKeyId>,
+        {
+            self.key_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `GetProviderKeyKeyId` for key_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/providers/{provider}/keys/{key_id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::Key>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, key_id } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let key_id = key_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/keys/{}", client.baseurl, encode_path(& provider
+                .to_string()), encode_path(& key_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_provider_key",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::update_provider_key`]
+
+[`Client::update_provider_key`]: super::Client::update_provider_key*/
+    #[derive(Debug, Clone)]
+    pub struct UpdateProviderKey<'a> {
+        client: &'a super::Client,
+        provider: Result<types::UpdateProviderKeyProvider, String>,
+        key_id: Result<types::UpdateProviderKeyKeyId, String>,
+        if_match: Result<Option<::std::string::String>, String>,
+        body: Result<crate::types::Key, String>,
+    }
+    impl<'a> UpdateProviderKey<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                key_id: Err("key_id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UpdateProviderKeyProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `UpdateProviderKeyProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn key_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UpdateProviderKeyKeyId>,
+        {
+            self.key_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `UpdateProviderKeyKeyId` for key_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::types::Key>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: types :: Key` for body failed".to_string()
+                });
+            self
+        }
+        ///Sends a `PUT` request to `/api/providers/{provider}/keys/{key_id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::Key>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, key_id, if_match, body } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let key_id = key_id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/keys/{}", client.baseurl, encode_path(& provider
+                .to_string()), encode_path(& key_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_provider_key",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::delete_provider_key`]
+
+[`Client::delete_provider_key`]: super::Client::delete_provider_key*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteProviderKey<'a> {
+        client: &'a super::Client,
+        provider: Result<types::DeleteProviderKeyProvider, String>,
+        key_id: Result<types::DeleteProviderKeyKeyId, String>,
+        if_match: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> DeleteProviderKey<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                key_id: Err("key_id was not initialized".to_string()),
+                if_match: Ok(None),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DeleteProviderKeyProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `DeleteProviderKeyProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn key_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DeleteProviderKeyKeyId>,
+        {
+            self.key_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `DeleteProviderKeyKeyId` for key_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/api/providers/{provider}/keys/{key_id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::Key>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, key_id, if_match } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let key_id = key_id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/keys/{}", client.baseurl, encode_path(& provider
+                .to_string()), encode_path(& key_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_provider_key",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -260,11 +260,11 @@ mod tests {
     #[test]
     fn a_secret_in_the_wrong_place_is_not_echoed() {
         let err = decode::<crate::types::UpdateProviderRequest>(
-            br#"{"keys":[{"value":"sk-live-abcdefghijklmnop"}]}"#,
+            br#"{"keys":[{"weight":"sk-live-abcdefghijklmnop"}]}"#,
         )
         .unwrap_err();
         let text = format!("{err:?}");
         assert!(!text.contains("sk-live"), "{text}");
-        assert!(text.contains("keys[0].value"), "{text}");
+        assert!(text.contains("keys[0].weight"), "{text}");
     }
 }

@@ -91,3 +91,31 @@ impl From<ProviderResponse> for UpdateProviderRequest {
         }
     }
 }
+
+impl UpdateProviderRequest {
+    /// The key set to send, created empty when the body has none: a body with `keys` replaces
+    /// the stored key set, one without leaves it alone.
+    pub fn keys_mut(&mut self) -> &mut Vec<crate::types::Key> {
+        self.keys.get_or_insert_with(Vec::new)
+    }
+}
+
+/// A secret from a string, as Bifrost reads a bare string: `env.NAME` and `vault.PATH` are
+/// references, anything else a literal. `EnvVar::from("sk-…")`.
+impl From<&str> for crate::types::EnvVar {
+    fn from(text: &str) -> Self {
+        crate::types::EnvVar {
+            value: text.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+impl From<String> for crate::types::EnvVar {
+    fn from(text: String) -> Self {
+        crate::types::EnvVar {
+            value: text,
+            ..Default::default()
+        }
+    }
+}

@@ -150,9 +150,17 @@ const SENSITIVE_HEADERS: &[&str] = &[
 ];
 
 pub fn provider_request_id(config: &ProviderRequestIdConfig) -> Result<(), Error> {
-    if let Some(header) = &config.header_name
-        && SENSITIVE_HEADERS.contains(&header.to_lowercase().as_str())
-    {
+    let Some(header) = &config.header_name else {
+        return Ok(());
+    };
+    if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+        return Err(Error::invalid(
+            "invalid_provider_request_id",
+            "provider_request_id.header_name",
+            "The provider request id header is not a valid HTTP header name",
+        ));
+    }
+    if SENSITIVE_HEADERS.contains(&header.to_lowercase().as_str()) {
         return Err(Error::invalid(
             "invalid_provider_request_id",
             "provider_request_id.header_name",

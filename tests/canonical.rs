@@ -63,7 +63,7 @@ async fn one_error_of_each_kind(backend: Backend) {
         Some(br#"{"keys":[{"id":"k1","value":{"value":"sk-abcdefghijklmnop"}}]}"#),
     )
     .await;
-    let cases: [(&str, &str, &str, Option<&[u8]>); 14] = [
+    let cases: [(&str, &str, &str, Option<&[u8]>); 16] = [
         (
             "error_invalid_json",
             "PUT",
@@ -95,10 +95,10 @@ async fn one_error_of_each_kind(backend: Backend) {
             Some(br#"{"keys":[{"id":"k1","value":{"value":"****"}}]}"#),
         ),
         (
-            "error_env_var_not_set",
+            "error_invalid_secret_form",
             "PUT",
             "/api/providers/openai",
-            Some(br#"{"keys":[{"value":{"value":"env.BIFROST_SNAPSHOT_UNSET"}}]}"#),
+            Some(br#"{"keys":[{"value":12345678}]}"#),
         ),
         (
             "error_duplicate_key_id",
@@ -115,7 +115,7 @@ async fn one_error_of_each_kind(backend: Backend) {
         (
             "error_invalid_provider_name",
             "GET",
-            "/api/providers/bad%20name",
+            "/api/providers/bad%09name",
             None,
         ),
         (
@@ -129,6 +129,18 @@ async fn one_error_of_each_kind(backend: Backend) {
             "POST",
             "/api/providers",
             Some(br#"{"provider":"openai"}"#),
+        ),
+        (
+            "error_key_not_found",
+            "GET",
+            "/api/providers/openai/keys/no-such-key",
+            None,
+        ),
+        (
+            "error_key_already_exists",
+            "POST",
+            "/api/providers/openai/keys",
+            Some(br#"{"id":"k1","value":"sk-another-0123456789"}"#),
         ),
         (
             "error_method_not_allowed",

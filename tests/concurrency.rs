@@ -28,7 +28,7 @@ fn with_key(secret: &str) -> UpdateProviderRequest {
         ..Default::default()
     };
     UpdateProviderRequest {
-        keys: vec![key],
+        keys: Some(vec![key]),
         ..Default::default()
     }
 }
@@ -71,7 +71,7 @@ async fn two_writers_with_one_tag_one_wins_and_nothing_is_lost(backend: Backend)
     assert_eq!(tag_a, tag_b, "reads do not change the tag");
 
     let mut edit_a = UpdateProviderRequest::from(a.into_inner());
-    edit_a.keys[0].weight = 2.0;
+    edit_a.keys_mut()[0].weight = 2.0;
     let mut edit_b = UpdateProviderRequest::from(b.into_inner());
     edit_b.send_back_raw_request = true;
 
@@ -281,7 +281,7 @@ async fn concurrent_conditional_writers_exactly_one_wins_per_tag(backend: Backen
             let (server, tag) = (std::sync::Arc::clone(&server), tag.clone());
             tokio::spawn(async move {
                 let mut body = with_key("sk-base-0123456789");
-                body.keys[0].weight = f64::from(n);
+                body.keys_mut()[0].weight = f64::from(n);
                 let sent = server
                     .client()
                     .update_provider()

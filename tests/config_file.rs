@@ -58,9 +58,16 @@ fn start(backend: &Backend, file: &ConfigFile) -> TestServer {
     )
 }
 
-/// SHA-256 of the entry written compactly with sorted keys (serde_json's `Value` sorts them).
+/// SHA-256 of a JSON value written compactly with sorted keys (serde_json's `Value` sorts them).
+fn sha256(value: &Value) -> String {
+    format!("{:x}", Sha256::digest(serde_json::to_vec(value).unwrap()))
+}
+
+/// A provider's hash: its entry without the keys, each of which has a hash of its own.
 fn expected_hash(entry: &Value) -> String {
-    format!("{:x}", Sha256::digest(serde_json::to_vec(entry).unwrap()))
+    let mut settings = entry.clone();
+    settings.as_object_mut().unwrap().remove("keys");
+    sha256(&settings)
 }
 
 async fn the_file_seeds_the_store_with_hashes_and_secrets(backend: Backend) {
@@ -75,6 +82,11 @@ async fn the_file_seeds_the_store_with_hashes_and_secrets(backend: Backend) {
         expected_hash(&content["providers"]["openai"])
     );
     assert_eq!(openai["keys"][0]["name"], "primary");
+    assert_eq!(
+        openai["keys"][0]["config_hash"],
+        sha256(&content["providers"]["openai"]["keys"][0]),
+        "each key has the hash of its own entry"
+    );
     assert_eq!(openai["keys"][0]["models"], json!(["gpt-4o"]));
     assert_eq!(
         openai["keys"][0]["value"]["value"],
@@ -130,18 +142,30 @@ async fn api_edits_win_until_the_file_entry_changes(backend: Backend) {
     assert_eq!(openai["keys"][0]["id"], seeded["keys"][0]["id"]);
     assert_eq!(get(&server, "groq").await.0, 200);
 
-    // Edit the file's openai entry: the file replaces the stored openai, not the others.
+    // A key added through the API, beside the file's.
+    let mut with_api_key = openai.clone();
+    with_api_key["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "added-by-api", "value": "sk-api-0123456789abcdef"}));
+    let (status, _) = put(&server, "openai", &with_api_key).await;
+    assert_eq!(status, 200);
+
+    // Edit the file's openai key: that key takes the file's version under its id; the key
+    // added through the API and the provider's settings stay; other providers are untouched.
     assert!(server.stop());
     let changed = bifrost_file(&["o3"]);
     file.write(&changed);
     let (_, anthropic) = get_after_restart(&mut server, "anthropic").await;
     let (_, openai) = get(&server, "openai").await;
     assert_eq!(openai["keys"][0]["models"], json!(["o3"]));
+    assert_eq!(openai["keys"][0]["id"], seeded["keys"][0]["id"]);
     assert_eq!(
-        openai["config_hash"],
-        expected_hash(&changed["providers"]["openai"])
+        openai["keys"][0]["config_hash"],
+        sha256(&changed["providers"]["openai"]["keys"][0])
     );
-    assert_ne!(openai["config_hash"], hash);
+    assert_eq!(openai["keys"][1]["name"], "added-by-api", "{openai}");
+    assert_eq!(openai["config_hash"], hash, "the settings did not change");
     assert_eq!(
         get(&server, "groq").await.0,
         200,
@@ -152,6 +176,20 @@ async fn api_edits_win_until_the_file_entry_changes(backend: Backend) {
         expected_hash(&changed["providers"]["anthropic"]),
         "an unchanged entry keeps its hash"
     );
+
+    // Edit the provider's settings in the file: they replace the stored ones, and the key
+    // added through the API still stays.
+    assert!(server.stop());
+    let mut settings = changed.clone();
+    settings["providers"]["openai"]["network_config"]["max_retries"] = json!(4);
+    file.write(&settings);
+    let (_, openai) = get_after_restart(&mut server, "openai").await;
+    assert_eq!(openai["network_config"]["max_retries"], 4);
+    assert_eq!(
+        openai["config_hash"],
+        expected_hash(&settings["providers"]["openai"])
+    );
+    assert_eq!(openai["keys"].as_array().unwrap().len(), 2, "{openai}");
 
     // A provider deleted through the API is created again by the next start, as in Bifrost.
     let url = format!("{}/api/providers/anthropic", server.url);
@@ -192,8 +230,8 @@ async fn a_bad_file_refuses_to_start_and_touches_nothing(backend: Backend) {
         ),
         (leaky, "openai", "keys[0].weight"),
         (
-            json!({"providers": {"Open AI!": {"keys": []}}}),
-            "Open AI!",
+            json!({"providers": {"open/ai": {"keys": []}}}),
+            "open/ai",
             "providers",
         ),
     ];

@@ -27,7 +27,7 @@ async fn put_creates_with_defaults_and_get_lists_sorted(backend: Backend) {
     let server = TestServer::on(&backend);
     let client = server.client();
     let body = UpdateProviderRequest {
-        keys: vec![key("primary", SECRET)],
+        keys: Some(vec![key("primary", SECRET)]),
         ..Default::default()
     };
     let created = client
@@ -136,7 +136,7 @@ async fn post_creates_once_then_conflicts(backend: Backend) {
     let (status, _, body) = raw(
         "POST",
         &format!("{}/api/providers", server.url),
-        Some(br#"{"provider":"bad name"}"#.to_vec()),
+        Some(br#"{"provider":"bad/name"}"#.to_vec()),
     )
     .await;
     assert_error(status, &body, 400, "invalid_provider_name");
@@ -163,14 +163,25 @@ async fn put_is_a_full_replacement(backend: Backend) {
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["network_config"]["max_retries"], 3);
 
+    // Without `keys` the keys stay (v1.5+ clients manage them through /keys); every other
+    // block takes its default.
     let (status, second) = put(&server, "mistral", &json!({})).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["keys"], first["keys"]);
+    let (status, second) = put(&server, "mistral", &json!({"keys": null})).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["keys"], first["keys"], "null means absent");
+    let (status, second) = put(&server, "mistral", &json!({"keys": []})).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["keys"], json!([]));
     assert_eq!(
         second["network_config"],
         json!({
             "base_url": "", "extra_headers": {}, "default_request_timeout_in_seconds": 30,
-            "max_retries": 0, "retry_backoff_initial": 500, "retry_backoff_max": 5000
+            "max_retries": 0, "retry_backoff_initial": 500, "retry_backoff_max": 5000,
+            "allow_private_network": false, "beta_header_overrides": {}, "ca_cert_pem": "",
+            "enforce_http2": false, "insecure_skip_verify": false, "max_conns_per_host": 5000,
+            "stream_idle_timeout_in_seconds": 60
         })
     );
     assert_eq!(
@@ -319,7 +330,7 @@ async fn secrets_survive_the_redacted_round_trip(backend: Backend) {
         .unwrap()
         .into_inner();
     let mut edit = UpdateProviderRequest::from(fetched);
-    edit.keys[0].weight = 3.0;
+    edit.keys_mut()[0].weight = 3.0;
     let after = client
         .update_provider()
         .provider("azure")
@@ -421,9 +432,26 @@ async fn environment_references(backend: Backend) {
     assert_eq!(
         created["keys"][0]["value"],
         json!({
-            "value": format!("sk-f{}6789", "*".repeat(24)), "env_var": "env.BIFROST_TEST_OPENAI_KEY", "from_env": true
+            "value": format!("sk-f{}6789", "*".repeat(24)), "env_var": "env.BIFROST_TEST_OPENAI_KEY", "from_env": true,
+            "type": "env", "ref": "env.BIFROST_TEST_OPENAI_KEY"
         })
     );
+    // Every other form of the same reference: a bare string, v1.6's {ref, type}, an env_var
+    // without its prefix.
+    for form in [
+        json!("env.BIFROST_TEST_OPENAI_KEY"),
+        json!({"value": "", "ref": "env.BIFROST_TEST_OPENAI_KEY", "type": "env"}),
+        json!({"ref": "env.BIFROST_TEST_OPENAI_KEY"}),
+        json!({"env_var": "BIFROST_TEST_OPENAI_KEY", "from_env": true}),
+    ] {
+        let body = json!({"keys": [{"id": "e", "value": form}]});
+        let (status, same) = put(&server, "openai", &body).await;
+        assert_eq!(status, 200, "{same}");
+        assert_eq!(
+            same["keys"][0]["value"], created["keys"][0]["value"],
+            "{form}"
+        );
+    }
     // The short form: a value of "env.NAME".
     let (status, short) = put(
         &server,
@@ -437,24 +465,28 @@ async fn environment_references(backend: Backend) {
     let (status, again) = put(&server, "openai", &created).await;
     assert_eq!((status, &again), (200, &created));
 
-    let (status, err) = put(
+    // A variable this host lacks is stored as a reference (the gateway may have it); the
+    // provider shows `error` until it resolves.
+    let (status, unset) = put(
         &server,
-        "openai",
+        "groq",
         &json!({"keys": [{"value": {"env_var": "env.BIFROST_TEST_UNSET_VAR", "from_env": true}}]}),
     )
     .await;
-    assert_error(status, &err, 400, "env_var_not_set");
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("BIFROST_TEST_UNSET_VAR")
+    assert_eq!(status, 200, "{unset}");
+    assert_eq!(
+        (&unset["status"], &unset["provider_status"]),
+        (&json!("error"), &json!("error"))
     );
-    assert_eq!(err["error"]["param"], "keys[0].value");
+    assert_eq!(
+        unset["keys"][0]["value"]["env_var"],
+        "env.BIFROST_TEST_UNSET_VAR"
+    );
+    assert_eq!(unset["keys"][0]["value"]["value"], "");
     let (status, err) = put(
         &server,
         "openai",
-        &json!({"keys": [{"value": {"env_var": "NO_PREFIX", "from_env": true}}]}),
+        &json!({"keys": [{"value": {"env_var": "env.1BAD", "from_env": true}}]}),
     )
     .await;
     assert_error(status, &err, 400, "invalid_env_var");
@@ -583,9 +615,59 @@ async fn field_validation(backend: Backend) {
             "concurrency_and_buffer_size.buffer_size",
         ),
         (
-            json!({"network_config": {"default_request_timeout_in_seconds": 0}}),
+            json!({"network_config": {"default_request_timeout_in_seconds": -1}}),
             "invalid_timeout",
             "network_config.default_request_timeout_in_seconds",
+        ),
+        (
+            json!({"network_config": {"default_request_timeout_in_seconds": 172_801}}),
+            "invalid_timeout",
+            "network_config.default_request_timeout_in_seconds",
+        ),
+        (
+            json!({"network_config": {"stream_idle_timeout_in_seconds": 4}}),
+            "invalid_timeout",
+            "network_config.stream_idle_timeout_in_seconds",
+        ),
+        (
+            json!({"network_config": {"max_conns_per_host": 10_001}}),
+            "invalid_max_conns_per_host",
+            "network_config.max_conns_per_host",
+        ),
+        (
+            json!({"network_config": {"retry_backoff_initial": "soon"}}),
+            "invalid_field",
+            "network_config.retry_backoff_initial",
+        ),
+        (
+            json!({"network_config": {"extra_headers": {"X-A": "1", "x-a": "2"}}}),
+            "invalid_extra_header",
+            "network_config.extra_headers.x-a",
+        ),
+        (
+            json!({"keys": [{"models": ["*", "gpt-4o"]}]}),
+            "invalid_models",
+            "keys[0].models",
+        ),
+        (
+            json!({"keys": [{"blacklisted_models": ["a", "a"]}]}),
+            "invalid_models",
+            "keys[0].blacklisted_models[1]",
+        ),
+        (
+            json!({"keys": [{"aliases": {"gpt-4o": ""}}]}),
+            "invalid_aliases",
+            "keys[0].aliases.gpt-4o",
+        ),
+        (
+            json!({"keys": [{"value": true}]}),
+            "invalid_field",
+            "keys[0].value",
+        ),
+        (
+            json!({"keys": [{"value": {"value": "x", "sauce": 1}}]}),
+            "unknown_field",
+            "keys[0].value.sauce",
         ),
         (
             json!({"network_config": {"max_retries": -1}}),
@@ -714,7 +796,7 @@ async fn malformed_requests_get_the_error_body(backend: Backend) {
         ("DELETE", "/api/providers/openai", 404, "provider_not_found"),
         (
             "GET",
-            "/api/providers/has%20space",
+            "/api/providers/has%01control",
             400,
             "invalid_provider_name",
         ),
@@ -742,12 +824,15 @@ async fn malformed_requests_get_the_error_body(backend: Backend) {
 async fn body_limit_is_a_413_and_a_megabyte_fits(backend: Backend) {
     let server = TestServer::on(&backend);
     let url = format!("{}/api/providers/openai", server.url);
-    let models: Vec<String> = (0..80_000).map(|i| format!("model-{i:08}")).collect();
-    let big = serde_json::to_vec(&json!({"keys": [{"name": "k", "models": models}]})).unwrap();
+    let models: Vec<String> = (0..8_000).map(|i| format!("model-{i:08}")).collect();
+    let keys: Vec<Value> = (0..10)
+        .map(|k| json!({"name": format!("k{k}"), "models": models}))
+        .collect();
+    let big = serde_json::to_vec(&json!({ "keys": keys })).unwrap();
     assert!(big.len() > 1 << 20);
     let (status, _, body) = raw("PUT", &url, Some(big)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["keys"][0]["models"].as_array().unwrap().len(), 80_000);
+    assert_eq!(body["keys"][9]["models"].as_array().unwrap().len(), 8_000);
 
     let (_, _, before) = raw("GET", &url, None).await;
     let huge = vec![b' '; 5 << 20];
@@ -773,7 +858,7 @@ async fn delete_returns_the_redacted_provider(backend: Backend) {
         .update_provider()
         .provider("xai")
         .body(UpdateProviderRequest {
-            keys: vec![key("k", SECRET)],
+            keys: Some(vec![key("k", SECRET)]),
             ..Default::default()
         })
         .send()

@@ -21,11 +21,32 @@ fn ref_name(reference: &str) -> String {
     reference.rsplit('/').next().unwrap().to_string()
 }
 
+/// The schema of the Rust type that holds a component marked `x-rust-type` in `openapi.json`.
+/// Such a component describes more input forms than its type (a secret as a bare string, a
+/// backoff as a duration string), which the server reads into the type before decoding; the
+/// server's own document describes the type.
+fn rust_type_schema(rust: &str) -> Value {
+    match rust {
+        "String" => json!({"type": "string"}),
+        "i64" => json!({"type": "integer", "format": "int64"}),
+        other => match other.strip_prefix("Vec<").and_then(|r| r.strip_suffix('>')) {
+            Some(item) => {
+                json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}})
+            }
+            None => json!({"$ref": format!("#/components/schemas/{other}")}),
+        },
+    }
+}
+
 /// A schema in normal form: types, formats, enums, properties, required fields, items, maps,
 /// constraints and references; no prose, defaults, titles or `nullable` wrappers.
 fn normal(schema: &Value, reached: &mut BTreeSet<String>) -> Value {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let name = ref_name(reference);
+        if let Some(rust) = spec()["components"]["schemas"][&name]["x-rust-type"].as_str() {
+            reached.insert(name);
+            return normal(&rust_type_schema(rust), reached);
+        }
         reached.insert(name.clone());
         return json!({ "ref": name });
     }
@@ -158,7 +179,12 @@ fn openapi_json_and_the_server_agree() {
             hand[section].as_object().unwrap(),
             served[section].as_object().unwrap(),
         );
-        let names: BTreeSet<_> = h.keys().chain(s.keys()).collect();
+        // A component held by another Rust type (`x-rust-type`) is compared through that type.
+        let names: BTreeSet<_> = h
+            .keys()
+            .chain(s.keys())
+            .filter(|n| spec()["components"]["schemas"][n.as_str()]["x-rust-type"].is_null())
+            .collect();
         for name in names {
             assert_eq!(
                 h.get(name),

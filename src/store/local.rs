@@ -243,7 +243,7 @@ mod tests {
         StoredProvider {
             name: name.into(),
             config: UpdateProviderRequest {
-                keys: vec![key],
+                keys: Some(vec![key]),
                 ..Default::default()
             },
             config_hash: None,
