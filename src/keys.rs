@@ -8,6 +8,7 @@
 use crate::error::Error;
 use crate::models::View;
 use crate::provider::{self, StoredProvider};
+use crate::secrets;
 use crate::types::Key;
 use crate::validate;
 
@@ -55,6 +56,47 @@ fn name_taken(current: &StoredProvider, name: &str, except: Option<&str>) -> Res
     Ok(())
 }
 
+/// Providers whose keys need no `value` (Bifrost v1.5's list): their credentials live elsewhere.
+const VALUELESS: &[&str] = &["vertex", "bedrock", "vllm", "azure", "ollama", "sgl"];
+
+/// The checks Bifrost v1.5 makes on a key written through `/keys`: a value, unless the
+/// provider's credentials live elsewhere, and a server URL for Ollama and SGLang keys.
+fn check_v15(key: &Key, base: &str) -> Result<(), Error> {
+    let empty = |v: Option<&crate::types::EnvVar>| {
+        v.is_none_or(|v| secrets::kind(v) == secrets::Kind::Literal(String::new()))
+    };
+    if !VALUELESS.contains(&base) && empty(key.value.as_ref()) {
+        return Err(Error::invalid(
+            "missing_key_value",
+            "value",
+            "Key value must not be empty",
+        ));
+    }
+    let url = match base {
+        "ollama" => Some((
+            "ollama_key_config.url",
+            "Ollama",
+            key.ollama_key_config.as_ref().and_then(|c| c.url.as_ref()),
+        )),
+        "sgl" => Some((
+            "sgl_key_config.url",
+            "SGL",
+            key.sgl_key_config.as_ref().and_then(|c| c.url.as_ref()),
+        )),
+        _ => None,
+    };
+    if let Some((param, what, value)) = url
+        && empty(value)
+    {
+        return Err(Error::invalid(
+            "missing_key_url",
+            param,
+            format!("{param} is required for {what} keys"),
+        ));
+    }
+    Ok(())
+}
+
 /// The provider with `key` added under `id` (see [`provider::key_id`]).
 pub fn create(
     name: &str,
@@ -71,6 +113,7 @@ pub fn create(
         });
     }
     name_taken(current, &key.name, None)?;
+    check_v15(&key, &current.base())?;
     validate::count("keys", current.keys().len() + 1, validate::MAX_KEYS)?;
     let key = provider::merge_key(key, id, None, &current.base(), "", View::Keys)?;
     let mut next = current.clone();
@@ -89,6 +132,7 @@ pub fn update(
     let (at, stored) = find(current, id)?;
     refuse_key_less(current, "update")?;
     name_taken(current, &key.name, Some(id))?;
+    check_v15(&key, &current.base())?;
     let key = provider::merge_key(
         key,
         id.to_string(),

@@ -178,10 +178,18 @@ async fn the_keys_sub_resource_and_inline_keys_share_one_store(backend: Backend)
         &server,
         "POST",
         "/api/providers/openai/keys",
-        Some(json!({"models": ["*", "o3"]})),
+        Some(json!({"value": OTHER, "models": ["*", "o3"]})),
     )
     .await;
     assert_error(status, &err, 400, "invalid_models");
+    let (status, err) = call(
+        &server,
+        "POST",
+        "/api/providers/openai/keys",
+        Some(json!({"name": "empty"})),
+    )
+    .await;
+    assert_error(status, &err, 400, "missing_key_value");
     assert_eq!(get(&server, "openai").await.1, before);
 
     // DELETE-key answers the deleted key; If-Match with a stale tag is a 412.
