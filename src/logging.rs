@@ -21,13 +21,37 @@ pub enum Format {
 /// Keeps the log writer running; dropping it flushes what is queued.
 pub type Guard = tracing_appender::non_blocking::WorkerGuard;
 
-/// Sends tracing events to stderr, filtered by `RUST_LOG` (default `info`).
+/// Crates whose records at `debug` and below carry request or query data (tokio_postgres logs
+/// every statement's parameters, stored secrets among them; hyper and h2 log frames): they are
+/// capped at `info` whatever `RUST_LOG` asks, so no level shows a secret.
+const CAPPED: &[&str] = &[
+    "tokio_postgres",
+    "postgres_protocol",
+    "deadpool_postgres",
+    "hyper",
+    "h2",
+    "reqwest",
+    "rustls",
+];
+
+/// The filter for `RUST_LOG` (default `info`), with [`CAPPED`] crates capped at `info`.
+pub fn filter(directives: Option<&str>) -> EnvFilter {
+    let mut filter = directives
+        .and_then(|d| EnvFilter::try_new(d).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    for target in CAPPED {
+        filter = filter.add_directive(format!("{target}=info").parse().expect("a directive"));
+    }
+    filter
+}
+
+/// Sends tracing events to stderr, filtered by `RUST_LOG` (see [`filter`]).
 ///
 /// Lines are handed to a writer thread and written in batches (one write for all the lines queued
 /// while the previous write ran), so a request does not wait for a write to stderr. Nothing is
 /// dropped: when the queue is full, the logging thread waits.
 pub fn init(format: Format) -> Guard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
@@ -132,5 +156,39 @@ impl slog::Drain for SlogToTracing {
             slog::Level::Trace => emit!(tracing::Level::TRACE),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn no_level_opens_the_crates_that_log_query_data() {
+        for directives in [
+            "trace",
+            "trace,tokio_postgres=trace",
+            "tokio_postgres=debug,hyper=trace",
+        ] {
+            let subscriber = tracing_subscriber::registry().with(super::filter(Some(directives)));
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(
+                    !tracing::enabled!(target: "tokio_postgres::query", tracing::Level::DEBUG),
+                    "{directives}"
+                );
+                assert!(
+                    !tracing::enabled!(target: "hyper::proto", tracing::Level::DEBUG),
+                    "{directives}"
+                );
+                assert!(
+                    tracing::enabled!(target: "tokio_postgres", tracing::Level::INFO),
+                    "{directives}"
+                );
+            });
+        }
+        let subscriber = tracing_subscriber::registry().with(super::filter(Some("trace")));
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::enabled!(target: "bifrost_providers", tracing::Level::TRACE));
+        });
     }
 }

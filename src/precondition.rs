@@ -65,12 +65,14 @@ pub fn new_tag() -> String {
 
 impl WriteConditions {
     /// Whether the write may replace `current`.
+    /// An empty header (an empty list of tags) is no condition.
     pub fn check(&self, current: Option<&StoredProvider>) -> Result<(), Error> {
-        if let Some(header) = &self.if_match {
+        let given = |h: &Option<String>| h.clone().filter(|h| !h.trim().is_empty());
+        if let Some(header) = given(&self.if_match) {
             let holds = match current {
                 None => false,
                 Some(_) if header.trim() == "*" => true,
-                Some(p) => tags(header).any(|(weak, tag)| !weak && tag == p.etag),
+                Some(p) => tags(&header).any(|(weak, tag)| !weak && tag == p.etag),
             };
             if !holds {
                 return Err(Error::PreconditionFailed(match current {
@@ -79,11 +81,11 @@ impl WriteConditions {
                 }));
             }
         }
-        if let Some(header) = &self.if_none_match {
+        if let Some(header) = given(&self.if_none_match) {
             let fails = match current {
                 None => false,
                 Some(_) if header.trim() == "*" => true,
-                Some(p) => tags(header).any(|(_, tag)| tag == p.etag),
+                Some(p) => tags(&header).any(|(_, tag)| tag == p.etag),
             };
             if fails {
                 return Err(Error::PreconditionFailed(

@@ -7,7 +7,7 @@
 //! type. This pass walks a body beside its schema and rewrites each value into that type's form
 //! before the typed decode, so the models stay simple and every generation is understood:
 //!
-//! - `null` as an object member means the member is absent (every optional field);
+//! - `null` for a declared field means the field is absent (every optional field);
 //! - at a `Secret`, a bare string becomes `{"value": …}` (its references are read later, by
 //!   [`crate::secrets::kind`]); a number, boolean or array is a 400 naming the field;
 //! - at a `StringSecret`, a secret object becomes the string it stands for (`env.NAME`, or the
@@ -38,6 +38,7 @@ fn schemas() -> &'static Map<String, Value> {
 
 /// Rewrites `value`, a body of the component schema `schema`, into the form its model decodes.
 pub fn normalize(value: &mut Value, schema: &str) -> Result<(), Error> {
+    no_nul(value, &mut String::new())?;
     match schemas().get(schema) {
         Some(schema) => walk(value, schema, &mut String::new()),
         None => Ok(()),
@@ -68,7 +69,11 @@ fn walk(value: &mut Value, schema: &Value, path: &mut String) -> Result<(), Erro
     }
     match value {
         Value::Object(fields) => {
-            fields.retain(|_, v| !v.is_null());
+            // `null` for a declared field is that field left out; in a map it stays a value (and
+            // a wrong one).
+            if let Some(declared) = schema.get("properties").and_then(Value::as_object) {
+                fields.retain(|name, v| !(v.is_null() && declared.contains_key(name)));
+            }
             for (name, field) in fields.iter_mut() {
                 let field_schema = schema
                     .get("properties")
@@ -100,6 +105,47 @@ fn walk(value: &mut Value, schema: &Value, path: &mut String) -> Result<(), Erro
     Ok(())
 }
 
+/// A NUL character in any string (or member name) is a 400, whatever the store: PostgreSQL
+/// cannot hold one, and no Bifrost setting needs one. One answer on every store.
+fn no_nul(value: &Value, path: &mut String) -> Result<(), Error> {
+    let refuse = |path: &str| {
+        let param = if path.is_empty() { "body" } else { path };
+        Err(Error::invalid(
+            "invalid_string",
+            param,
+            format!("{param}: strings must not contain NUL characters (\\u0000)"),
+        ))
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => refuse(path),
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&name.replace('\0', ""));
+                if name.contains('\0') {
+                    return refuse(path);
+                }
+                no_nul(field, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                no_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn invalid(path: &str, message: &str) -> Error {
     Error::invalid(
         "invalid_field",
@@ -115,10 +161,10 @@ fn secret(value: &mut Value, path: &str) -> Result<(), Error> {
             *value = serde_json::json!({ "value": std::mem::take(s) });
             Ok(())
         }
-        Value::Object(fields) => {
-            fields.retain(|_, v| !v.is_null());
-            Ok(())
-        }
+        Value::Object(_) => match schemas().get("EnvVar") {
+            Some(schema) => walk(value, schema, &mut path.to_string()),
+            None => Ok(()),
+        },
         _ => Err(invalid(
             path,
             "a secret is a string or an object ({value, env_var, from_env} or {value, ref, type})",
@@ -233,6 +279,19 @@ mod tests {
                 "proxy_config": {"type": "http", "url": "env.PROXY_URL"}
             })
         );
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere() {
+        for body in [
+            json!({"keys": [{"name": "a\u{0}b"}]}),
+            json!({"network_config": {"extra_headers": {"X\u{0}": "v"}}}),
+            json!({"custom_provider_config": {"base_provider_type": "openai", "request_path_overrides": {"chat_completion": "/a\u{0}"}}}),
+        ] {
+            let mut body = body;
+            let err = normalize(&mut body, "UpdateProviderRequest").unwrap_err();
+            assert!(format!("{err:?}").contains("invalid_string"), "{err:?}");
+        }
     }
 
     #[test]

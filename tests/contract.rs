@@ -706,7 +706,7 @@ async fn field_validation(backend: Backend) {
         ),
         (
             json!({"network_config": {"extra_headers": {"X-A": "v\u{0}"}}}),
-            "invalid_extra_header",
+            "invalid_string",
             "network_config.extra_headers.X-A",
         ),
         (
