@@ -453,7 +453,8 @@ fn spawn(
         .env_remove("BIFROST_BIND")
         .env_remove("BIFROST_STORE")
         .env_remove("BIFROST_CONFIG")
-        .env("RUST_LOG", "info")
+        // The most verbose level, so that the leak check reads every line any level could show.
+        .env("RUST_LOG", "trace")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log_file)
