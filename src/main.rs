@@ -34,6 +34,11 @@ struct Serve {
     /// postgres://USER@HOST:PORT/DATABASE (shared by replicas; migrated at start) or memory://.
     #[arg(long, env = "BIFROST_STORE", default_value = store::DEFAULT_URL)]
     store: String,
+    /// The most a request waits on a PostgreSQL store, in seconds (connection checkout,
+    /// statements and commit together); beyond it the request gets 503 `store_unavailable`.
+    #[arg(long, env = "BIFROST_STORE_TIMEOUT", default_value_t = store::DEFAULT_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    store_timeout: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
@@ -121,7 +126,8 @@ async fn serve(args: Serve) -> Result<(), String> {
         let previous = Sealer::from_base64(previous).map_err(|e| format!("previous key: {e}"))?;
         codec = codec.opening_previous(previous);
     }
-    let store = store::open(&args.store, codec).await?;
+    let timeout = std::time::Duration::from_secs(args.store_timeout);
+    let store = store::open(&args.store, codec, timeout).await?;
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
         let outcomes = config_file::apply(store.as_ref(), providers)
             .await

@@ -55,8 +55,13 @@ async fn a_database_outage_under_load_fails_cleanly_and_recovers() {
                             acked = tag;
                             attempted.clear();
                         }
-                        500 => {
-                            assert_error(status, &body, 500, "internal_error");
+                        500 | 503 => {
+                            let code = if status == 500 {
+                                "internal_error"
+                            } else {
+                                "store_unavailable"
+                            };
+                            assert_error(status, &body, status, code);
                             let text = body.to_string().to_lowercase();
                             assert!(
                                 !text.contains("db error") && !text.contains("postgres"),
@@ -118,6 +123,104 @@ async fn a_database_outage_under_load_fails_cleanly_and_recovers() {
     );
     // Writes go through again.
     assert_eq!(put(&server, "openai", &config(99)).await.0, 200);
+}
+
+/// A TCP relay in front of PostgreSQL that can freeze: bytes stop moving, nothing is closed (a
+/// hung database host, a network partition).
+struct FreezingRelay {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+}
+
+impl FreezingRelay {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let held = Arc::clone(&frozen);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (ur, uw) = upstream.into_split();
+                tokio::spawn(pump(cr, uw, Arc::clone(&held)));
+                tokio::spawn(pump(ur, cw, Arc::clone(&held)));
+            }
+        });
+        FreezingRelay { port, frozen }
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+// Several threads: the relay's tasks must run while the harness blocks on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_database_answers_503_within_the_store_timeout_and_recovers() {
+    let Ok(admin) = std::env::var(common::POSTGRES_ENV) else {
+        eprintln!(
+            "SKIPPED a_frozen_database_answers_503_within_the_store_timeout_and_recovers on PostgreSQL"
+        );
+        return;
+    };
+    let mut url = url::Url::parse(&admin).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let relay = FreezingRelay::start(target.parse().unwrap()).await;
+    url.set_port(Some(relay.port)).unwrap();
+    let backend = Backend::Postgres(url.to_string());
+    let server = TestServer::on_with(&backend, &[], &["--store-timeout", "2"]);
+    assert_eq!(put(&server, "openai", &config(1)).await.0, 200);
+
+    relay.frozen.store(true, Ordering::Relaxed);
+    for (method, path, body) in [
+        ("GET", "/api/providers/openai", None),
+        (
+            "PUT",
+            "/api/providers/openai",
+            Some(serde_json::to_vec(&config(2)).unwrap()),
+        ),
+        ("GET", "/api/providers", None),
+        ("GET", "/health", None),
+    ] {
+        let started = Instant::now();
+        let (status, _, body) = raw(method, &format!("{}{path}", server.url), body).await;
+        let waited = started.elapsed();
+        assert_error(status, &body, 503, "store_unavailable");
+        assert!(
+            waited < Duration::from_millis(3500),
+            "{method} {path} waited {waited:?}"
+        );
+    }
+
+    relay.frozen.store(false, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while health(&server).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(put(&server, "openai", &config(3)).await.0, 200);
+    let (_, shown) = get(&server, "openai").await;
+    assert_eq!(consistent_tag(&shown), Some(3));
 }
 
 #[tokio::test]

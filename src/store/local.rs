@@ -64,6 +64,7 @@ impl LocalStore {
                 Writer {
                     providers: shared,
                     disk,
+                    failing: None,
                 }
                 .run(queue)
             })
@@ -117,6 +118,9 @@ impl Store for LocalStore {
 struct Writer {
     providers: Arc<RwLock<Providers>>,
     disk: Option<Disk>,
+    /// After a failed commit, the size of its largest configuration: `/health` is 503 until a
+    /// write that large commits again.
+    failing: Option<usize>,
 }
 
 type Reply = oneshot::Sender<Result<Written, Error>>;
@@ -192,7 +196,18 @@ impl Writer {
                 (n, state)
             })
             .collect();
-        if let Err(e) = self.persist(&changes) {
+        let persisted = self.persist(&changes);
+        if !changes.is_empty() {
+            self.failing = persisted.as_ref().err().map(|_| {
+                changes
+                    .iter()
+                    .flat_map(|(_, p)| p.as_ref())
+                    .map(|p| serde_json::to_vec(&p.config).map_or(0, |v| v.len()))
+                    .max()
+                    .unwrap_or(0)
+            });
+        }
+        if let Err(e) = persisted {
             tracing::error!(error = %e, writes = changes.len(), "store commit failed; nothing was changed");
             for (reply, result) in answers {
                 let _ = reply.send(result.and(Err(Error::Store(e.clone()))));
@@ -220,11 +235,18 @@ impl Writer {
         }
     }
 
-    fn ping(&self) -> Result<(), Error> {
-        match &self.disk {
-            Some(disk) => disk.ping().map_err(Error::Unavailable),
-            None => Ok(()),
+    /// Whether the store serves: the file answers a read, and after a failed commit, a probe
+    /// write commits.
+    fn ping(&mut self) -> Result<(), Error> {
+        let failing = self.failing;
+        let Some(disk) = &mut self.disk else {
+            return Ok(());
+        };
+        if let Some(bytes) = failing {
+            disk.probe(bytes).map_err(Error::Unavailable)?;
+            self.failing = None;
         }
+        disk.ping().map_err(Error::Unavailable)
     }
 }
 
@@ -286,6 +308,8 @@ mod tests {
         assert_eq!(content(&stored), content(&small));
         assert_eq!(stored.etag.len(), 32, "the store tags every state");
         assert!(store.get("anthropic").await.unwrap().is_none());
+        // Health says so until a write that large fits.
+        assert!(matches!(store.health().await, Err(Error::Unavailable(_))));
 
         let other = provider("groq", 2);
         store.modify("groq", put(&other)).await.unwrap();

@@ -11,6 +11,7 @@ mod sealing;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::provider::StoredProvider;
@@ -55,13 +56,17 @@ pub trait Store: Send + Sync + 'static {
     async fn health(&self) -> Result<(), Error>;
 }
 
+/// How long a request waits on the database by default (`--store-timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The default store: a SQLite file under `./data/`, created on first start.
 pub const DEFAULT_URL: &str = "sqlite://./data/bifrost-providers.db";
 
 /// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing),
 /// `postgres://…` (a PostgreSQL database, migrated at start) or `memory://` (nothing survives
-/// the process). `codec` says whether secrets are sealed at rest.
-pub async fn open(url: &str, codec: Codec) -> Result<Arc<dyn Store>, String> {
+/// the process). `codec` says whether secrets are sealed at rest; `timeout` bounds every wait
+/// on a database server (PostgreSQL).
+pub async fn open(url: &str, codec: Codec, timeout: Duration) -> Result<Arc<dyn Store>, String> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -76,7 +81,7 @@ pub async fn open(url: &str, codec: Codec) -> Result<Arc<dyn Store>, String> {
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::open(url, codec).await?));
+        return Ok(Arc::new(PostgresStore::open(url, codec, timeout).await?));
     }
     if url == "memory://" || url == "memory:" {
         return Ok(Arc::new(LocalStore::memory()));

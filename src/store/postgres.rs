@@ -8,6 +8,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )",
     "ALTER TABLE providers ADD COLUMN sealed_with TEXT",
+    "CREATE TABLE bifrost_health (id INTEGER PRIMARY KEY, at TIMESTAMPTZ NOT NULL)",
     // Key `models` move to the v1.5 form that can say "no model": a v1.4 `[]` (every model)
     // becomes `["*"]`.
     r#"UPDATE providers SET config = jsonb_set(config, '{keys}', (
@@ -46,8 +48,9 @@ const MIGRATION_LOCK: i64 = 0x0062_6966_726f_7374;
 /// Most connections one replica holds.
 const POOL_SIZE: usize = 16;
 
-/// How long a request waits for a connection, or for one to be made, before it fails.
-const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The health probe's one-row table, written only while writes are failing.
+const PROBE: &str = "INSERT INTO bifrost_health (id, at) VALUES (1, now())
+    ON CONFLICT (id) DO UPDATE SET at = excluded.at";
 
 const SELECT_ONE: &str =
     "SELECT name, config::text, config_hash, etag, sealed_with FROM providers WHERE name = $1";
@@ -64,20 +67,39 @@ const DELETE: &str = "DELETE FROM providers WHERE name = $1";
 pub struct PostgresStore {
     pool: Pool,
     codec: Codec,
+    /// The most any store operation waits, connection checkout included.
+    timeout: Duration,
+    /// Whether the last write failed in the database; `/health` is 503 until a write succeeds.
+    failing: AtomicBool,
 }
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://…`) and migrates it. With a sealing codec,
     /// providers stored with their secrets in clear are sealed; a provider sealed with another
     /// key (or any, without one) refuses the open, and nothing is changed.
-    pub async fn open(url: &str, codec: Codec) -> Result<Self, String> {
+    ///
+    /// Every operation is bounded by `timeout`: checkout, statements and commit together. The
+    /// database is told the same bound (`statement_timeout`, `lock_timeout`,
+    /// `idle_in_transaction_session_timeout`), so it gives up too and frees what it held; a
+    /// connection that did not answer in time is dropped, not reused.
+    pub async fn open(url: &str, codec: Codec, timeout: Duration) -> Result<Self, String> {
         let shown = super::shown_url(url);
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| format!("invalid PostgreSQL URL {shown}: {e}"))?;
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(POOL_TIMEOUT);
+            config.connect_timeout(timeout);
         }
+        let ms = timeout.as_millis();
+        let bounds = format!(
+            "-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={}",
+            ms * 2
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {bounds}"),
+            None => bounds,
+        };
+        config.options(&options);
         // A database host that vanishes without closing connections (a network partition, a
         // crashed VM) is noticed within seconds rather than when the kernel gives up.
         config
@@ -95,12 +117,17 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
-            .recycle_timeout(Some(POOL_TIMEOUT))
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
             .build()
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
-        let store = PostgresStore { pool, codec };
+        let store = PostgresStore {
+            pool,
+            codec,
+            timeout,
+            failing: AtomicBool::new(false),
+        };
         store
             .migrate()
             .await
@@ -191,30 +218,108 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
-        self.pool.get().await.map_err(failed)
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Timeout(_) => self.timed_out(),
+            other => failed(other),
+        })
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::Unavailable(format!(
+            "the database did not answer within {} ms",
+            self.timeout.as_millis()
+        ))
+    }
+
+    /// Runs `work` on a pooled connection within the store's timeout. A connection whose work
+    /// did not finish in time is taken out of the pool (its state is unknown) and dropped.
+    async fn bounded<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let started = tokio::time::Instant::now();
+        let mut client = tokio::time::timeout(self.timeout, self.client())
+            .await
+            .map_err(|_| self.timed_out())??;
+        let left = self.timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, work(&mut client)).await {
+            Ok(result) => result,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(self.timed_out())
+            }
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error> {
-        let client = self.client().await?;
-        select_one(&client, name, &self.codec)
-            .await
-            .map(|p| p.map(Arc::new))
+        self.bounded(async |client| {
+            select_one(&*client, name, &self.codec)
+                .await
+                .map(|p| p.map(Arc::new))
+        })
+        .await
     }
 
     async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
-        let rows = client.query(&statement, &[]).await.map_err(failed)?;
-        rows.iter()
-            .map(|r| row(r, &self.codec).map(Arc::new))
-            .collect()
+        self.bounded(async |client| {
+            let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
+            let rows = client.query(&statement, &[]).await.map_err(failed)?;
+            rows.iter()
+                .map(|r| row(r, &self.codec).map(Arc::new))
+                .collect()
+        })
+        .await
     }
 
     async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
-        let mut client = self.client().await?;
+        let result = self
+            .bounded(async |client| self.modify_on(client, name, mutation).await)
+            .await;
+        match &result {
+            Ok(_) => self.failing.store(false, Ordering::Relaxed),
+            Err(Error::Store(_) | Error::Unavailable(_)) => {
+                self.failing.store(true, Ordering::Relaxed)
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Answers while the database serves reads, and, after a failed write, only once a write
+    /// (a one-row probe) succeeds again.
+    async fn health(&self) -> Result<(), Error> {
+        let failing = self.failing.load(Ordering::Relaxed);
+        let result = self
+            .bounded(async |client| {
+                if failing {
+                    client.execute(PROBE, &[]).await.map(|_| ())
+                } else {
+                    client.simple_query("SELECT 1").await.map(|_| ())
+                }
+                .map_err(failed)
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                self.failing.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(Error::Store(e) | Error::Unavailable(e)) => Err(Error::Unavailable(e)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl PostgresStore {
+    async fn modify_on(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        name: &str,
+        mutation: Mutation,
+    ) -> Result<Written, Error> {
         let tx = client.transaction().await.map_err(failed)?;
         tx.execute(LOCK, &[&name]).await.map_err(failed)?;
         let before = select_one(&tx, name, &self.codec).await?.map(Arc::new);
@@ -243,23 +348,6 @@ impl Store for PostgresStore {
         };
         tx.commit().await.map_err(failed)?;
         Ok(Written { before, after })
-    }
-
-    async fn health(&self) -> Result<(), Error> {
-        let check = async {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
-            client
-                .simple_query("SELECT 1")
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(POOL_TIMEOUT, check).await {
-            Ok(result) => result.map_err(Error::Unavailable),
-            Err(_) => Err(Error::Unavailable(
-                "the database did not answer in time".into(),
-            )),
-        }
     }
 }
 

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
             ELSE json(k.value) END)
         FROM json_each(providers.config, '$.keys') AS k))
      WHERE json_array_length(config, '$.keys') > 0;",
+    "CREATE TABLE health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL, pad BLOB) STRICT;",
 ];
 
 pub struct Disk {
@@ -180,6 +181,23 @@ impl Disk {
         self.conn
             .pragma_update(None, "max_page_count", pages)
             .expect("set max_page_count");
+    }
+
+    /// Whether a write of `bytes` commits: a row that large written in a durable transaction,
+    /// then emptied (`/health` runs it after a failed write, with that write's size, until one
+    /// succeeds: a full disk stays unhealthy until the write that failed would fit).
+    pub fn probe(&mut self, bytes: usize) -> Result<(), String> {
+        for size in [bytes, 0] {
+            let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+            tx.execute(
+                "INSERT INTO health_probe (id, at, pad) VALUES (1, datetime('now'), zeroblob(?1))
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad",
+                [size as i64],
+            )
+            .map_err(|e| e.to_string())?;
+            tx.commit().map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// Whether the file still answers.
