@@ -122,6 +122,24 @@ impl ApiError {
         &self.body
     }
 
+    /// The whole response, with extra headers (for answers that need one, such as a 405's
+    /// `Allow`).
+    pub fn into_response(
+        self,
+        headers: &[(http::HeaderName, String)],
+    ) -> http::Response<dropshot::Body> {
+        let mut response = http::Response::builder()
+            .status(self.status.as_u16())
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            response = response.header(name, value);
+        }
+        let body = serde_json::to_vec(&self.body).unwrap_or_default();
+        response
+            .body(dropshot::Body::from(body))
+            .unwrap_or_else(|_| http::Response::new(dropshot::Body::empty()))
+    }
+
     /// For extractors, which must fail with an `HttpError`: the error field travels as JSON in
     /// the internal message, marked by `error_code`, and `From<HttpError>` restores it whole.
     pub fn into_http_error(self) -> HttpError {

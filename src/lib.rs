@@ -26,6 +26,7 @@ pub mod error;
 pub mod keys;
 pub mod logging;
 pub mod models;
+pub mod not_allowed;
 pub mod precondition;
 pub mod provider;
 pub mod secrets;

@@ -4,10 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dropshot::{
-    ApiDescription, ApiEndpoint, ApiEndpointVersions, ConfigDropshot, Header, HttpResponseHeaders,
-    HttpResponseOk, HttpServer, Path, RequestContext, ServerBuilder,
+    ApiDescription, ConfigDropshot, Header, HttpResponseHeaders, HttpResponseOk, HttpServer, Path,
+    RequestContext, ServerBuilder,
 };
-use http::Method;
 
 use crate::api::{KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
 use crate::auth::{AdminToken, Authorized};
@@ -64,113 +63,12 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
 }
 
 /// The API's endpoints, plus hidden ones that answer every other method on its paths with the
-/// contract's error body (dropshot's router would answer a wrong method in its own shape).
+/// contract's error body and `Allow` (dropshot's router would answer in its own shape).
 pub fn api() -> ApiDescription<Context> {
     let mut api =
         providers_api_mod::api_description::<Server>().expect("the API description is valid");
-    let all = [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::HEAD,
-        Method::OPTIONS,
-    ];
-    let served: &[(&str, &[Method])] = &[
-        ("/api/providers", &[Method::GET, Method::POST]),
-        (
-            "/api/providers/{provider}",
-            &[Method::GET, Method::PUT, Method::DELETE],
-        ),
-        (
-            "/api/providers/{provider}/keys",
-            &[Method::GET, Method::POST],
-        ),
-        (
-            "/api/providers/{provider}/keys/{key_id}",
-            &[Method::GET, Method::PUT, Method::DELETE],
-        ),
-        ("/health", &[Method::GET]),
-    ];
-    for (path, methods) in served {
-        for method in all.iter().filter(|m| !methods.contains(m)) {
-            let (name, method, json) = (
-                "method_not_allowed".to_string(),
-                method.clone(),
-                "application/json",
-            );
-            let endpoint = if path.contains("{key_id}") {
-                ApiEndpoint::new(
-                    name,
-                    not_allowed_with_key,
-                    method,
-                    json,
-                    path,
-                    ApiEndpointVersions::All,
-                )
-            } else if path.contains("{provider}") {
-                ApiEndpoint::new(
-                    name,
-                    not_allowed_with_path,
-                    method,
-                    json,
-                    path,
-                    ApiEndpointVersions::All,
-                )
-            } else if path.starts_with("/api/") {
-                ApiEndpoint::new(
-                    name,
-                    not_allowed,
-                    method,
-                    json,
-                    path,
-                    ApiEndpointVersions::All,
-                )
-            } else {
-                ApiEndpoint::new(
-                    name,
-                    not_allowed_open,
-                    method,
-                    json,
-                    path,
-                    ApiEndpointVersions::All,
-                )
-            };
-            api.register(endpoint.visible(false))
-                .expect("hidden endpoint registers");
-        }
-    }
+    crate::not_allowed::register(&mut api);
     api
-}
-
-/// A wrong method on `/health`: open, like `/health` itself.
-async fn not_allowed_open(rqctx: RequestContext<Context>) -> Result<HttpResponseOk<()>, ApiError> {
-    Err(Error::MethodNotAllowed(rqctx.request.method().to_string()).into())
-}
-
-/// A wrong method on an API path: the admin token is checked first, as on the API's endpoints.
-async fn not_allowed(
-    rqctx: RequestContext<Context>,
-    _auth: Authorized,
-) -> Result<HttpResponseOk<()>, ApiError> {
-    not_allowed_open(rqctx).await
-}
-
-async fn not_allowed_with_path(
-    rqctx: RequestContext<Context>,
-    _auth: Authorized,
-    _path: Path<ProviderPath>,
-) -> Result<HttpResponseOk<()>, ApiError> {
-    not_allowed_open(rqctx).await
-}
-
-async fn not_allowed_with_key(
-    rqctx: RequestContext<Context>,
-    _auth: Authorized,
-    _path: Path<KeyPath>,
-) -> Result<HttpResponseOk<()>, ApiError> {
-    not_allowed_open(rqctx).await
 }
 
 /// The implementation of [`ProvidersApi`].

@@ -811,6 +811,22 @@ async fn malformed_requests_get_the_error_body(backend: Backend) {
         assert_error(got, &err, status, code);
         assert_eq!(content_type, "application/json", "{method} {path}");
     }
+    // A 405 says what the path allows (RFC 9110).
+    for (method, path, allow) in [
+        ("PATCH", "/api/providers/openai", "GET, PUT, DELETE"),
+        ("DELETE", "/api/providers", "GET, POST"),
+        ("PUT", "/api/providers/openai/keys", "GET, POST"),
+        ("POST", "/api/providers/openai/keys/k1", "GET, PUT, DELETE"),
+        ("PUT", "/health", "GET"),
+    ] {
+        let response = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+    }
     // Percent-decoding happens before the name is checked.
     let (status, _, body) = raw(
         "PUT",
