@@ -1,9 +1,10 @@
 //! Generates the models and the client from `openapi.json`, the single source of truth.
 //!
-//! typify turns `components/schemas` into Rust types (deriving `JsonSchema`, so dropshot serves
-//! them as they are); progenitor turns the operations into a typed client whose every schema is
-//! replaced by those same types, so server and client share one definition. Both land in
-//! `OUT_DIR`; `generated/` holds a checked-in copy that a test keeps equal to this output.
+//! typify turns `components/schemas` into Rust types (deriving `JsonSchema` under the client
+//! crate's `schemars` feature, so dropshot serves them as they are); progenitor turns the
+//! operations into a typed client whose every schema is replaced by those same types, so server
+//! and client share one definition. Both land in `OUT_DIR`; `generated/` holds the checked-in
+//! copy that the client crate (`client/`) compiles, and a test keeps it equal to this output.
 
 use std::{env, fs, path::Path};
 
@@ -72,7 +73,7 @@ fn models(text: &str, replaced: &[(String, String)]) -> String {
     });
     let mut settings = typify::TypeSpaceSettings::default();
     settings
-        .with_derive("schemars::JsonSchema".to_string())
+        .with_attr("#[cfg_attr(feature = \"schemars\", derive(schemars::JsonSchema))]".to_string())
         .with_derive("PartialEq".to_string())
         .with_struct_builder(true)
         .with_map_type("::std::collections::BTreeMap");
@@ -109,9 +110,13 @@ fn keep_empty_collections(tokens: &str) -> String {
 fn client(text: &str, names: &[String], replaced: &[(String, String)]) -> String {
     let spec: openapiv3::OpenAPI = serde_json::from_str(text).expect("openapi.json is OpenAPI 3.0");
     let mut settings = progenitor::GenerationSettings::default();
+    // The client carries its options (admin token, retries) as progenitor's inner type, and the
+    // client crate implements the hooks that apply them (`client/src/hooks.rs`).
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_map_type("::std::collections::BTreeMap");
+        .with_map_type("::std::collections::BTreeMap")
+        .with_inner_type("crate::Options".parse().expect("a type path"))
+        .with_hooks(progenitor::HooksMode::Expected);
     for name in names {
         let rust = match replaced.iter().find(|(n, _)| n == name) {
             Some((_, rust)) => rust.clone(),

@@ -7,7 +7,8 @@
 //!
 //! Against a server with an admin token (`BIFROST_ADMIN_TOKEN=… cargo run --release -- serve`),
 //! give the client the same token: `BIFROST_ADMIN_TOKEN=… cargo run --example client_roundtrip`.
-//! It is sent as `Authorization: Bearer TOKEN` with every request.
+//! It is sent as `Authorization: Bearer TOKEN` with every request. Against a server over HTTPS
+//! whose certificate a private CA signed, give the CA: `BIFROST_CA_CERT=ca.pem`.
 
 use bifrost_providers::Client;
 use bifrost_providers::types::{AddProviderRequest, EnvVar, Key, UpdateProviderRequest};
@@ -17,25 +18,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
-    let client = match std::env::var("BIFROST_ADMIN_TOKEN") {
-        Ok(token) => Client::with_admin_token(&url, &token)?,
-        Err(_) => Client::new(&url),
-    };
+    // Timeouts, retries of what is safe to repeat, the admin token and a private CA, if any.
+    let mut builder = Client::builder(&url)
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(10))
+        .retries(3);
+    if let Ok(token) = std::env::var("BIFROST_ADMIN_TOKEN") {
+        builder = builder.admin_token(&token);
+    }
+    if let Ok(ca) = std::env::var("BIFROST_CA_CERT") {
+        builder = builder.root_certificate_pem(&std::fs::read(ca)?);
+    }
+    let client = builder.build()?;
     let name = "example-openai-compatible";
 
     // Create: a custom provider built on the OpenAI API shape, with one key.
     let key = Key::builder()
         .name("primary".to_string())
-        .value(Some(EnvVar {
-            value: "sk-example-0123456789abcdef".into(),
-            ..Default::default()
-        }))
+        .value(Some(EnvVar::from("sk-example-0123456789abcdef")))
         .models(vec!["gpt-4o-mini".to_string()]);
     let custom = bifrost_providers::types::CustomProviderConfig::builder()
         .base_provider_type(bifrost_providers::types::ModelProvider::Openai);
     let add = AddProviderRequest::builder()
         .provider(name)
-        .keys(vec![key.try_into()?])
+        .keys(Some(vec![key.try_into()?]))
         .custom_provider_config(Some(custom.try_into()?));
     let created = client.add_provider().body(add).send().await?.into_inner();
     println!(

@@ -25,7 +25,7 @@ async fn call(
     body: Option<&[u8]>,
 ) -> (u16, serde_json::Value) {
     let url = format!("{}{path}", server.url);
-    let mut request = reqwest::Client::new().request(method.parse().unwrap(), url);
+    let mut request = common::http().request(method.parse().unwrap(), url);
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }
@@ -135,7 +135,9 @@ async fn the_typed_client_sends_the_token() {
     let listed = client.list_providers().send().await.unwrap().into_inner();
     assert_eq!(listed.total, 0);
 
-    let refused = Client::new(&server.url)
+    let refused = Client::builder(&server.url)
+        .build()
+        .unwrap()
         .list_providers()
         .send()
         .await

@@ -819,7 +819,7 @@ async fn malformed_requests_get_the_error_body(backend: Backend) {
         ("POST", "/api/providers/openai/keys/k1", "GET, PUT, DELETE"),
         ("PUT", "/health", "GET"),
     ] {
-        let response = reqwest::Client::new()
+        let response = common::http()
             .request(method.parse().unwrap(), format!("{}{path}", server.url))
             .send()
             .await

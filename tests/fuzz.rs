@@ -429,7 +429,7 @@ fn report(accepted: &AtomicUsize, rejected: &AtomicUsize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_server_holds_the_same_contract() {
     let server = common::TestServer::start();
-    let http = reqwest::Client::new();
+    let http = common::http();
     let url = |name: &str| format!("{}/api/providers/{name}", server.url);
     let get = |name: String| {
         let request = http.get(url(&name));

@@ -219,7 +219,7 @@ async fn raw_with(
     headers: &[(&str, &str)],
 ) -> (u16, Value) {
     let mut request =
-        reqwest::Client::new().request(method.parse().unwrap(), format!("{}{path}", server.url));
+        common::http().request(method.parse().unwrap(), format!("{}{path}", server.url));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

@@ -34,7 +34,7 @@ async fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write(backend: B
         .map(|w| {
             let url = url.clone();
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
+                let http = common::http();
                 let mut last_ok = None;
                 for i in 0..1000u64 {
                     let tag = w * 10_000 + i;

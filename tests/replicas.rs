@@ -54,7 +54,7 @@ async fn conditional_writers_through_both_replicas_lose_no_update() {
     )
     .await;
     assert_eq!(status, 200);
-    let http = reqwest::Client::new();
+    let http = common::http();
     let writers: Vec<_> = (0..12usize)
         .map(|w| {
             let (servers, http) = (servers.clone(), http.clone());

@@ -255,7 +255,11 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url)
+        // No retries: a test sees each answer the server gives.
+        Client::builder(&self.url)
+            .retries(0)
+            .build()
+            .expect("a client")
     }
 
     /// The store URL the server runs on.
@@ -496,7 +500,7 @@ pub async fn raw(
     url: &str,
     body: Option<Vec<u8>>,
 ) -> (u16, String, serde_json::Value) {
-    let http = reqwest::Client::new();
+    let http = http();
     let mut request = http.request(method.parse().expect("method"), url);
     if let Some(body) = body {
         request = request
@@ -517,6 +521,12 @@ pub async fn raw(
         content_type,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// A plain HTTP client for raw calls (with the TLS provider the typed client uses).
+pub fn http() -> reqwest::Client {
+    bifrost_providers_client::connect::install_tls_provider();
+    reqwest::Client::new()
 }
 
 /// PUT of a JSON body to a provider.
