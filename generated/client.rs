@@ -749,6 +749,8 @@ pub mod types {
 
 The provider resource of the Bifrost AI gateway's management API, as served by bifrost-providers. Grown from Bifrost's `updateProvider` operation; every deviation from Bifrost is stated in the description of the field or operation it concerns. Every error has the `BifrostError` body.
 
+Some rules span several fields or the stored state and cannot be said in JSON Schema: a body valid for the schema may still get a 400 (`concurrency` above `buffer_size`, `custom_provider_config` on a standard name, a redacted secret that is not the stored one's, …) or a 412 (a stale `If-Match`). Each such rule is stated in the description of the field it concerns.
+
 Version: 1.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
