@@ -62,6 +62,12 @@ struct Serve {
     /// server has started with both, this one can be dropped.
     #[arg(long, env = "BIFROST_PREVIOUS_ENCRYPTION_KEY", hide_env_values = true)]
     previous_encryption_key: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "BIFROST_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM (PKCS #8) private key of --tls-cert.
+    #[arg(long, env = "BIFROST_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Serve without an admin token on an address other than loopback (refused otherwise).
     #[arg(long, env = "BIFROST_ALLOW_UNAUTHENTICATED")]
     allow_unauthenticated: bool,
@@ -100,6 +106,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(args: Serve) -> Result<(), String> {
+    // Two rustls providers are linked (dropshot's and the client crate's); pick one, once.
+    bifrost_providers_client::connect::install_tls_provider();
     let admin_token = args
         .admin_token
         .as_deref()
@@ -141,13 +149,16 @@ async fn serve(args: Serve) -> Result<(), String> {
         store,
         max_body_bytes: args.max_body_bytes,
         admin_token,
+        tls: args.tls_cert.zip(args.tls_key),
     };
+    let https = settings.tls.is_some();
     let authenticated = settings.admin_token.is_some();
     let server = server::start(settings, logging::dropshot_logger())?;
     tracing::info!(
         local_addr = %server.local_addr(),
         store = %store::shown_url(&args.store),
         admin_token = authenticated,
+        https,
         "listening"
     );
     shutdown_signal().await;

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dropshot::{
-    ApiDescription, ConfigDropshot, Header, HttpResponseHeaders, HttpResponseOk, HttpServer, Path,
-    RequestContext, ServerBuilder,
+    ApiDescription, ConfigDropshot, ConfigTls, Header, HttpResponseHeaders, HttpResponseOk,
+    HttpServer, Path, RequestContext, ServerBuilder,
 };
 
 use crate::api::{KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
@@ -39,10 +39,12 @@ pub struct Settings {
     pub store: Arc<dyn Store>,
     pub max_body_bytes: usize,
     pub admin_token: Option<AdminToken>,
+    /// HTTPS: a PEM certificate chain and its PEM (PKCS #8) private key; plain HTTP without.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Starts the server; it runs until closed. Its request body limit is `max_body_bytes`; beyond
-/// it, a 413.
+/// it, a 413. With `tls`, it serves HTTPS only.
 pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context>, String> {
     let config = ConfigDropshot {
         bind_address: settings.bind,
@@ -58,6 +60,10 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         log,
     )
     .config(config)
+    .tls(settings.tls.map(|(cert_file, key_file)| ConfigTls::AsFile {
+        cert_file,
+        key_file,
+    }))
     .start()
     .map_err(|e| format!("cannot start the server on {}: {e}", settings.bind))
 }
