@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the provider-management API.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Print the OpenAPI document the server describes (for drift checks).
     Openapi,
 }
@@ -88,7 +88,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Serve(args) => {
             let log = logging::init(args.log_format);
-            let result = serve(args).await;
+            let result = serve(*args).await;
             if let Err(message) = &result {
                 tracing::error!("{message}");
             }
