@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod config_file;
+pub mod conformance;
 pub mod error;
 pub mod keys;
 pub mod logging;
