@@ -146,6 +146,11 @@ async fn main() -> std::process::ExitCode {
 async fn serve(args: Serve) -> Result<(), String> {
     // Two rustls providers are linked (dropshot's and the client crate's); pick one, once.
     bifrost_providers_client::connect::install_tls_provider();
+    // Each connection holds a descriptor: raise the soft limit to the hard one, as servers do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let admin_token = args
         .admin_token
         .as_deref()
