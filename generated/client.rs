@@ -263,6 +263,70 @@ pub mod types {
                 })
         }
     }
+    ///`GetProviderHistoryProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetProviderHistoryProvider(::std::string::String);
+    impl ::std::ops::Deref for GetProviderHistoryProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<GetProviderHistoryProvider> for ::std::string::String {
+        fn from(value: GetProviderHistoryProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for GetProviderHistoryProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetProviderHistoryProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for GetProviderHistoryProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for GetProviderHistoryProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`GetProviderKeyKeyId`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -455,6 +519,70 @@ pub mod types {
                 })
         }
     }
+    ///`GetProviderRevisionProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetProviderRevisionProvider(::std::string::String);
+    impl ::std::ops::Deref for GetProviderRevisionProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<GetProviderRevisionProvider> for ::std::string::String {
+        fn from(value: GetProviderRevisionProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for GetProviderRevisionProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GetProviderRevisionProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for GetProviderRevisionProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for GetProviderRevisionProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ListProviderKeysProvider`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -508,6 +636,70 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ListProviderKeysProvider {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`RollbackProviderProvider`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RollbackProviderProvider(::std::string::String);
+    impl ::std::ops::Deref for RollbackProviderProvider {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RollbackProviderProvider> for ::std::string::String {
+        fn from(value: RollbackProviderProvider) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RollbackProviderProvider {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RollbackProviderProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RollbackProviderProvider {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RollbackProviderProvider {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1018,6 +1210,86 @@ let response = client.delete_provider_key()
 ```*/
     pub fn delete_provider_key(&self) -> builder::DeleteProviderKey<'_> {
         builder::DeleteProviderKey::new(self)
+    }
+    /**A provider's history
+
+Every kept revision of a provider, newest first: who, when, what action, which fields changed, from which source. History survives a delete (it is how a deleted provider is found again). 404 for a name that never had a revision.
+
+Sends a `GET` request to `/api/providers/{provider}/history`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `before`: Only revisions older than this one (to page back).
+- `limit`: At most this many revisions (1 to 1000, default 100).
+```ignore
+let response = client.get_provider_history()
+    .provider(provider)
+    .before(before)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn get_provider_history(&self) -> builder::GetProviderHistory<'_> {
+        builder::GetProviderHistory::new(self)
+    }
+    /**A provider as it was
+
+The provider as it was after this revision, redacted as any response. 404 when the revision is not this provider's, deleted it, or is no longer kept.
+
+Sends a `GET` request to `/api/providers/{provider}/history/{revision}`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `revision`: The revision number.
+```ignore
+let response = client.get_provider_revision()
+    .provider(provider)
+    .revision(revision)
+    .send()
+    .await;
+```*/
+    pub fn get_provider_revision(&self) -> builder::GetProviderRevision<'_> {
+        builder::GetProviderRevision::new(self)
+    }
+    /**Roll a provider back
+
+The provider becomes what it was after the given revision, secrets included, as a new revision with source `rollback`; rolling back to a revision of a deleted provider restores it. `If-Match` with the current `ETag` makes it conditional (412 otherwise).
+
+Sends a `POST` request to `/api/providers/{provider}/rollback`
+
+Arguments:
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
+- `body`
+```ignore
+let response = client.rollback_provider()
+    .provider(provider)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn rollback_provider(&self) -> builder::RollbackProvider<'_> {
+        builder::RollbackProvider::new(self)
+    }
+    /**Watch for changes
+
+Every change after `since`, oldest first. Answers at once when there are changes, else when one arrives or `timeout` seconds pass (then with an empty list). A write through any replica sharing the database wakes the watchers of every replica. List the providers first (`GET /api/providers` carries the store's revision in `X-Bifrost-Revision`), then watch from that revision: no change is missed. 410 `revision_compacted` when `since` is older than what is kept: list again, then watch.
+
+Sends a `GET` request to `/api/changes`
+
+Arguments:
+- `since`: The last revision seen (default 0: everything kept).
+- `timeout`: Seconds to wait for a change, 0 to 60 (default 30).
+```ignore
+let response = client.watch_changes()
+    .since(since)
+    .timeout(timeout)
+    .send()
+    .await;
+```*/
+    pub fn watch_changes(&self) -> builder::WatchChanges<'_> {
+        builder::WatchChanges::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -2271,6 +2543,510 @@ pub mod builder {
                     )
                 }
                 412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_provider_history`]
+
+[`Client::get_provider_history`]: super::Client::get_provider_history*/
+    #[derive(Debug, Clone)]
+    pub struct GetProviderHistory<'a> {
+        client: &'a super::Client,
+        provider: Result<types::GetProviderHistoryProvider, String>,
+        before: Result<Option<::std::num::NonZeroU64>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
+    }
+    impl<'a> GetProviderHistory<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                before: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::GetProviderHistoryProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `GetProviderHistoryProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn before<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.before = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for before failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/providers/{provider}/history`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::HistoryResponse>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, before, limit } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let before = before.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/history", client.baseurl, encode_path(& provider
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("before", &before))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_provider_history",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_provider_revision`]
+
+[`Client::get_provider_revision`]: super::Client::get_provider_revision*/
+    #[derive(Debug, Clone)]
+    pub struct GetProviderRevision<'a> {
+        client: &'a super::Client,
+        provider: Result<types::GetProviderRevisionProvider, String>,
+        revision: Result<::std::num::NonZeroU64, String>,
+    }
+    impl<'a> GetProviderRevision<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                revision: Err("revision was not initialized".to_string()),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::GetProviderRevisionProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `GetProviderRevisionProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn revision<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.revision = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for revision failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/providers/{provider}/history/{revision}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::ProviderResponse>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, revision } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let revision = revision.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/history/{}", client.baseurl, encode_path(& provider
+                .to_string()), encode_path(& revision.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_provider_revision",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::rollback_provider`]
+
+[`Client::rollback_provider`]: super::Client::rollback_provider*/
+    #[derive(Debug, Clone)]
+    pub struct RollbackProvider<'a> {
+        client: &'a super::Client,
+        provider: Result<types::RollbackProviderProvider, String>,
+        if_match: Result<Option<::std::string::String>, String>,
+        body: Result<crate::types::RollbackRequest, String>,
+    }
+    impl<'a> RollbackProvider<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                provider: Err("provider was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn provider<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RollbackProviderProvider>,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `RollbackProviderProvider` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::types::RollbackRequest>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: types :: RollbackRequest` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/api/providers/{provider}/rollback`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::ProviderResponse>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, provider, if_match, body } = self;
+            let provider = provider.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/providers/{}/rollback", client.baseurl, encode_path(& provider
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "rollback_provider",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::watch_changes`]
+
+[`Client::watch_changes`]: super::Client::watch_changes*/
+    #[derive(Debug, Clone)]
+    pub struct WatchChanges<'a> {
+        client: &'a super::Client,
+        since: Result<Option<i64>, String>,
+        timeout: Result<Option<i64>, String>,
+    }
+    impl<'a> WatchChanges<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                since: Ok(None),
+                timeout: Ok(None),
+            }
+        }
+        pub fn since<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.since = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i64` for since failed".to_string());
+            self
+        }
+        pub fn timeout<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.timeout = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i64` for timeout failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/api/changes`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::ChangesResponse>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client, since, timeout } = self;
+            let since = since.map_err(Error::InvalidRequest)?;
+            let timeout = timeout.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/api/changes", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("since", &since))
+                .query(&progenitor_client::QueryParam::new("timeout", &timeout))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "watch_changes",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                410u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -294,6 +294,20 @@ impl BifrostErrorExtraFields {
         Default::default()
     }
 }
+///Every change after `since`, oldest first, and the store's latest revision.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesResponse {
+    pub changes: ::std::vec::Vec<ProviderChange>,
+    ///The store's latest revision: watch again from it.
+    pub revision: i64,
+}
+impl ChangesResponse {
+    pub fn builder() -> builder::ChangesResponse {
+        Default::default()
+    }
+}
 ///Concurrency settings. Absent: concurrency 1000, buffer_size 5000.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -451,6 +465,20 @@ pub struct HealthResponse {
 }
 impl HealthResponse {
     pub fn builder() -> builder::HealthResponse {
+        Default::default()
+    }
+}
+///A provider's revisions, newest first.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryResponse {
+    pub revisions: ::std::vec::Vec<Revision>,
+    ///How many revisions of the provider are kept.
+    pub total: i64,
+}
+impl HistoryResponse {
+    pub fn builder() -> builder::HistoryResponse {
         Default::default()
     }
 }
@@ -905,6 +933,23 @@ impl PromptCacheConfig {
         Default::default()
     }
 }
+///One revision, as the change feed shows it.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderChange {
+    pub action: RevisionAction,
+    pub at: ::std::string::String,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub etag: ::std::option::Option<::std::string::String>,
+    pub provider: ::std::string::String,
+    pub revision: i64,
+}
+impl ProviderChange {
+    pub fn builder() -> builder::ProviderChange {
+        Default::default()
+    }
+}
 ///Capture an upstream request id from a response header.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1128,6 +1173,163 @@ pub struct ReplicateKeyConfig {
 }
 impl ReplicateKeyConfig {
     pub fn builder() -> builder::ReplicateKeyConfig {
+        Default::default()
+    }
+}
+///One accepted write to a provider.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Revision {
+    pub action: RevisionAction,
+    ///The request's `X-Bifrost-Actor` header when given, else `admin` (a server with an admin token) or `anonymous`; `config_file` for the file.
+    pub actor: ::std::string::String,
+    ///When it was written (RFC 3339, UTC).
+    pub at: ::std::string::String,
+    ///The fields that differ from the provider's previous revision, as dotted paths (a key as `keys.<id>`); a secret by its path only.
+    pub changed: ::std::vec::Vec<::std::string::String>,
+    ///The provider's `ETag` after the revision (none after a delete).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub etag: ::std::option::Option<::std::string::String>,
+    ///The store-wide revision number: it only grows, and is the same across replicas sharing a database.
+    pub revision: i64,
+    pub source: RevisionSource,
+}
+impl Revision {
+    pub fn builder() -> builder::Revision {
+        Default::default()
+    }
+}
+///What a revision did to its provider.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum RevisionAction {
+    #[serde(rename = "create")]
+    Create,
+    #[serde(rename = "update")]
+    Update,
+    #[serde(rename = "delete")]
+    Delete,
+}
+impl ::std::fmt::Display for RevisionAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Create => f.write_str("create"),
+            Self::Update => f.write_str("update"),
+            Self::Delete => f.write_str("delete"),
+        }
+    }
+}
+impl ::std::str::FromStr for RevisionAction {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "create" => Ok(Self::Create),
+            "update" => Ok(Self::Update),
+            "delete" => Ok(Self::Delete),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for RevisionAction {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for RevisionAction {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Where a revision came from: a request to the API (the keys sub-resource included), the config.json loaded at start, or a rollback.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum RevisionSource {
+    #[serde(rename = "api")]
+    Api,
+    #[serde(rename = "config_file")]
+    ConfigFile,
+    #[serde(rename = "rollback")]
+    Rollback,
+}
+impl ::std::fmt::Display for RevisionSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Api => f.write_str("api"),
+            Self::ConfigFile => f.write_str("config_file"),
+            Self::Rollback => f.write_str("rollback"),
+        }
+    }
+}
+impl ::std::str::FromStr for RevisionSource {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "api" => Ok(Self::Api),
+            "config_file" => Ok(Self::ConfigFile),
+            "rollback" => Ok(Self::Rollback),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for RevisionSource {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for RevisionSource {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///The revision to go back to.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    ///A revision of this provider that is still kept (not a delete).
+    pub revision: i64,
+}
+impl RollbackRequest {
+    pub fn builder() -> builder::RollbackRequest {
         Default::default()
     }
 }
@@ -3254,6 +3456,67 @@ pub mod builder {
         }
     }
     #[derive(Clone, Debug)]
+    pub struct ChangesResponse {
+        changes: ::std::result::Result<
+            ::std::vec::Vec<super::ProviderChange>,
+            ::std::string::String,
+        >,
+        revision: ::std::result::Result<i64, ::std::string::String>,
+    }
+    impl ::std::default::Default for ChangesResponse {
+        fn default() -> Self {
+            Self {
+                changes: Err("no value supplied for changes".to_string()),
+                revision: Err("no value supplied for revision".to_string()),
+            }
+        }
+    }
+    impl ChangesResponse {
+        pub fn changes<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<super::ProviderChange>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.changes = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for changes: {e}")
+                });
+            self
+        }
+        pub fn revision<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revision = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for revision: {e}")
+                });
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<ChangesResponse> for super::ChangesResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: ChangesResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                changes: value.changes?,
+                revision: value.revision?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::ChangesResponse> for ChangesResponse {
+        fn from(value: super::ChangesResponse) -> Self {
+            Self {
+                changes: Ok(value.changes),
+                revision: Ok(value.revision),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
     pub struct ConcurrencyAndBufferSize {
         buffer_size: ::std::result::Result<i64, ::std::string::String>,
         concurrency: ::std::result::Result<i64, ::std::string::String>,
@@ -3973,6 +4236,65 @@ pub mod builder {
     impl ::std::convert::From<super::HealthResponse> for HealthResponse {
         fn from(value: super::HealthResponse) -> Self {
             Self { status: Ok(value.status) }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct HistoryResponse {
+        revisions: ::std::result::Result<
+            ::std::vec::Vec<super::Revision>,
+            ::std::string::String,
+        >,
+        total: ::std::result::Result<i64, ::std::string::String>,
+    }
+    impl ::std::default::Default for HistoryResponse {
+        fn default() -> Self {
+            Self {
+                revisions: Err("no value supplied for revisions".to_string()),
+                total: Err("no value supplied for total".to_string()),
+            }
+        }
+    }
+    impl HistoryResponse {
+        pub fn revisions<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<super::Revision>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revisions = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for revisions: {e}")
+                });
+            self
+        }
+        pub fn total<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.total = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for total: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<HistoryResponse> for super::HistoryResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: HistoryResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                revisions: value.revisions?,
+                total: value.total?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::HistoryResponse> for HistoryResponse {
+        fn from(value: super::HistoryResponse) -> Self {
+            Self {
+                revisions: Ok(value.revisions),
+                total: Ok(value.total),
+            }
         }
     }
     #[derive(Clone, Debug)]
@@ -5096,6 +5418,109 @@ pub mod builder {
         }
     }
     #[derive(Clone, Debug)]
+    pub struct ProviderChange {
+        action: ::std::result::Result<super::RevisionAction, ::std::string::String>,
+        at: ::std::result::Result<::std::string::String, ::std::string::String>,
+        etag: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        provider: ::std::result::Result<::std::string::String, ::std::string::String>,
+        revision: ::std::result::Result<i64, ::std::string::String>,
+    }
+    impl ::std::default::Default for ProviderChange {
+        fn default() -> Self {
+            Self {
+                action: Err("no value supplied for action".to_string()),
+                at: Err("no value supplied for at".to_string()),
+                etag: Ok(Default::default()),
+                provider: Err("no value supplied for provider".to_string()),
+                revision: Err("no value supplied for revision".to_string()),
+            }
+        }
+    }
+    impl ProviderChange {
+        pub fn action<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::RevisionAction>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.action = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for action: {e}"));
+            self
+        }
+        pub fn at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for at: {e}"));
+            self
+        }
+        pub fn etag<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.etag = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for etag: {e}"));
+            self
+        }
+        pub fn provider<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for provider: {e}")
+                });
+            self
+        }
+        pub fn revision<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revision = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for revision: {e}")
+                });
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<ProviderChange> for super::ProviderChange {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: ProviderChange,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                action: value.action?,
+                at: value.at?,
+                etag: value.etag?,
+                provider: value.provider?,
+                revision: value.revision?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::ProviderChange> for ProviderChange {
+        fn from(value: super::ProviderChange) -> Self {
+            Self {
+                action: Ok(value.action),
+                at: Ok(value.at),
+                etag: Ok(value.etag),
+                provider: Ok(value.provider),
+                revision: Ok(value.revision),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
     pub struct ProviderRequestIdConfig {
         enabled: ::std::result::Result<bool, ::std::string::String>,
         header_name: ::std::result::Result<
@@ -5666,6 +6091,180 @@ pub mod builder {
             Self {
                 deployments: Ok(value.deployments),
                 use_deployments_endpoint: Ok(value.use_deployments_endpoint),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct Revision {
+        action: ::std::result::Result<super::RevisionAction, ::std::string::String>,
+        actor: ::std::result::Result<::std::string::String, ::std::string::String>,
+        at: ::std::result::Result<::std::string::String, ::std::string::String>,
+        changed: ::std::result::Result<
+            ::std::vec::Vec<::std::string::String>,
+            ::std::string::String,
+        >,
+        etag: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        revision: ::std::result::Result<i64, ::std::string::String>,
+        source: ::std::result::Result<super::RevisionSource, ::std::string::String>,
+    }
+    impl ::std::default::Default for Revision {
+        fn default() -> Self {
+            Self {
+                action: Err("no value supplied for action".to_string()),
+                actor: Err("no value supplied for actor".to_string()),
+                at: Err("no value supplied for at".to_string()),
+                changed: Err("no value supplied for changed".to_string()),
+                etag: Ok(Default::default()),
+                revision: Err("no value supplied for revision".to_string()),
+                source: Err("no value supplied for source".to_string()),
+            }
+        }
+    }
+    impl Revision {
+        pub fn action<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::RevisionAction>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.action = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for action: {e}"));
+            self
+        }
+        pub fn actor<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.actor = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for actor: {e}"));
+            self
+        }
+        pub fn at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for at: {e}"));
+            self
+        }
+        pub fn changed<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.changed = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for changed: {e}")
+                });
+            self
+        }
+        pub fn etag<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.etag = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for etag: {e}"));
+            self
+        }
+        pub fn revision<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revision = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for revision: {e}")
+                });
+            self
+        }
+        pub fn source<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<super::RevisionSource>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.source = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for source: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<Revision> for super::Revision {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: Revision,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                action: value.action?,
+                actor: value.actor?,
+                at: value.at?,
+                changed: value.changed?,
+                etag: value.etag?,
+                revision: value.revision?,
+                source: value.source?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::Revision> for Revision {
+        fn from(value: super::Revision) -> Self {
+            Self {
+                action: Ok(value.action),
+                actor: Ok(value.actor),
+                at: Ok(value.at),
+                changed: Ok(value.changed),
+                etag: Ok(value.etag),
+                revision: Ok(value.revision),
+                source: Ok(value.source),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct RollbackRequest {
+        revision: ::std::result::Result<i64, ::std::string::String>,
+    }
+    impl ::std::default::Default for RollbackRequest {
+        fn default() -> Self {
+            Self {
+                revision: Err("no value supplied for revision".to_string()),
+            }
+        }
+    }
+    impl RollbackRequest {
+        pub fn revision<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revision = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for revision: {e}")
+                });
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<RollbackRequest> for super::RollbackRequest {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: RollbackRequest,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self { revision: value.revision? })
+        }
+    }
+    impl ::std::convert::From<super::RollbackRequest> for RollbackRequest {
+        fn from(value: super::RollbackRequest) -> Self {
+            Self {
+                revision: Ok(value.revision),
             }
         }
     }

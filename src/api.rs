@@ -3,7 +3,7 @@
 //!
 //! Its operations are those of `openapi.json`; a test keeps the two in step.
 
-use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, RequestContext};
+use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, Query, RequestContext};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -12,8 +12,9 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::types::{
-    AddProviderRequest, HealthResponse, Key, ListProviderKeysResponse, ListProvidersResponse,
-    ProviderResponse, UpdateProviderRequest,
+    AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
+    ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
+    UpdateProviderRequest,
 };
 
 /// A provider in a response, with its `ETag` header.
@@ -32,6 +33,51 @@ pub struct ProviderPath {
         regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
     )]
     pub provider: String,
+}
+
+/// The `{provider}` and `{revision}` path parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RevisionPath {
+    /// Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/`
+    /// (custom names may hold spaces).
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
+    )]
+    pub provider: String,
+    /// The revision number.
+    #[schemars(range(min = 1))]
+    pub revision: i64,
+}
+
+/// The query of a history page.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HistoryQuery {
+    /// At most this many revisions (1 to 1000, default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<i64>,
+    /// Only revisions older than this one (to page back).
+    #[schemars(range(min = 1))]
+    pub before: Option<i64>,
+}
+
+/// The query of the change feed.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ChangesQuery {
+    /// The last revision seen (default 0).
+    #[schemars(range(min = 0))]
+    pub since: Option<i64>,
+    /// Seconds to wait for a change, 0 to 60 (default 30).
+    #[schemars(range(min = 0, max = 60))]
+    pub timeout: Option<i64>,
+}
+
+/// The `X-Bifrost-Revision` header of the provider list.
+#[derive(Debug, serde::Serialize, JsonSchema)]
+pub struct RevisionHeader {
+    /// The store's latest revision when the list was read: watch `/api/changes?since=` from it.
+    #[serde(rename = "X-Bifrost-Revision")]
+    pub revision: String,
 }
 
 /// The `{provider}` and `{key_id}` path parameters.
@@ -63,7 +109,7 @@ pub trait ProvidersApi {
     async fn list_providers(
         rqctx: RequestContext<Self::Context>,
         auth: Authorized,
-    ) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError>;
+    ) -> Result<HttpResponseHeaders<HttpResponseOk<ListProvidersResponse>, RevisionHeader>, ApiError>;
 
     /// Add a provider
     ///
@@ -176,6 +222,59 @@ pub trait ProvidersApi {
         path: Path<KeyPath>,
         conditions: Header<DeleteConditions>,
     ) -> Result<KeyOk, ApiError>;
+
+    /// A provider's history
+    ///
+    /// Every kept revision of a provider, newest first: who, when, what action, which fields
+    /// changed, from which source. History survives a delete (it is how a deleted provider is
+    /// found again). 404 for a name that never had a revision.
+    #[endpoint { method = GET, path = "/api/providers/{provider}/history", operation_id = "getProviderHistory", tags = ["Revisions"] }]
+    async fn get_provider_history(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<ProviderPath>,
+        query: Query<HistoryQuery>,
+    ) -> Result<HttpResponseOk<HistoryResponse>, ApiError>;
+
+    /// A provider as it was
+    ///
+    /// The provider as it was after this revision, redacted as any response. 404 when the
+    /// revision is not this provider's, deleted it, or is no longer kept.
+    #[endpoint { method = GET, path = "/api/providers/{provider}/history/{revision}", operation_id = "getProviderRevision", tags = ["Revisions"] }]
+    async fn get_provider_revision(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<RevisionPath>,
+    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError>;
+
+    /// Roll a provider back
+    ///
+    /// The provider becomes what it was after the given revision, secrets included, as a new
+    /// revision with source `rollback`; rolling back to a revision of a deleted provider
+    /// restores it. `If-Match` with the current `ETag` makes it conditional (412 otherwise).
+    #[endpoint { method = POST, path = "/api/providers/{provider}/rollback", operation_id = "rollbackProvider", tags = ["Revisions"] }]
+    async fn rollback_provider(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        path: Path<ProviderPath>,
+        conditions: Header<DeleteConditions>,
+        body: JsonBody<RollbackRequest>,
+    ) -> Result<ProviderOk, ApiError>;
+
+    /// Watch for changes
+    ///
+    /// Every change after `since`, oldest first. Answers at once when there are changes, else
+    /// when one arrives or `timeout` seconds pass (then with an empty list). A write through any
+    /// replica sharing the database wakes the watchers of every replica. List the providers
+    /// first (`GET /api/providers` carries the store's revision in `X-Bifrost-Revision`), then
+    /// watch from that revision: no change is missed. 410 `revision_compacted` when `since` is
+    /// older than what is kept: list again, then watch.
+    #[endpoint { method = GET, path = "/api/changes", operation_id = "watchChanges", tags = ["Revisions"] }]
+    async fn watch_changes(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+        query: Query<ChangesQuery>,
+    ) -> Result<HttpResponseOk<ChangesResponse>, ApiError>;
 
     /// Health check
     ///

@@ -112,6 +112,7 @@ pub async fn apply(
                         Ok(Change::Put(Box::new(next)))
                     }
                 }),
+                crate::history::WriteMeta::config_file(),
             )
             .await?;
         let outcome = match (&written.before, &written.after) {

@@ -31,6 +31,13 @@ pub enum Error {
     Exists(String),
     #[error("Provider key not found: {0}")]
     KeyNotFound(String),
+    #[error("Revision not found: {0}")]
+    RevisionNotFound(String),
+    /// The change feed no longer holds the revisions after the one asked for.
+    #[error(
+        "Revision {0} is older than the oldest change kept: list the providers again, then watch from the list's X-Bifrost-Revision"
+    )]
+    Compacted(i64),
     /// A key with that id, or that non-empty name, exists (the field names which).
     #[error("{message}")]
     KeyExists {
@@ -186,6 +193,18 @@ impl From<Error> for ApiError {
             Error::KeyNotFound(_) => {
                 ApiError::new(ErrorStatusCode::NOT_FOUND, "key_not_found", internal, None)
             }
+            Error::RevisionNotFound(_) => ApiError::new(
+                ErrorStatusCode::NOT_FOUND,
+                "revision_not_found",
+                internal,
+                None,
+            ),
+            Error::Compacted(_) => ApiError::new(
+                ErrorStatusCode::from_u16(410).expect("410 is an error status"),
+                "revision_compacted",
+                internal,
+                Some("since".to_string()),
+            ),
             Error::KeyExists { message, param } => ApiError::new(
                 ErrorStatusCode::CONFLICT,
                 "key_already_exists",

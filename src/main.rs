@@ -76,6 +76,15 @@ struct Serve {
     #[arg(long, env = "BIFROST_STORE_TIMEOUT", default_value_t = store::DEFAULT_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=300))]
     store_timeout: u64,
+    /// How many of each provider's newest revisions keep the whole state they left (for
+    /// `history/{revision}` and rollback); older ones keep only their summary.
+    #[arg(long, env = "BIFROST_HISTORY_REVISIONS", default_value_t = 100,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    history_revisions: usize,
+    /// Revisions older than this many days are dropped (history and change feed).
+    #[arg(long, env = "BIFROST_HISTORY_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    history_days: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
@@ -178,7 +187,19 @@ async fn serve(args: Serve) -> Result<(), String> {
         codec = codec.opening_previous(previous);
     }
     let timeout = std::time::Duration::from_secs(args.store_timeout);
-    let store = store::open(&args.store, codec, timeout).await?;
+    let retention = bifrost_providers::history::Retention {
+        per_provider: args.history_revisions,
+        days: args.history_days,
+    };
+    let store = store::open(
+        &args.store,
+        store::Options {
+            codec,
+            timeout,
+            retention,
+        },
+    )
+    .await?;
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
         let outcomes = config_file::apply(store.as_ref(), providers)
             .await

@@ -6,7 +6,7 @@
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions, Body, Path, RequestContext};
 use http::Method;
 
-use crate::api::{KeyPath, ProviderPath};
+use crate::api::{KeyPath, ProviderPath, RevisionPath};
 use crate::auth::Authorized;
 use crate::error::{ApiError, Error};
 use crate::server::Context;
@@ -26,6 +26,13 @@ const SERVED: &[(&str, &[Method])] = &[
         "/api/providers/{provider}/keys/{key_id}",
         &[Method::GET, Method::PUT, Method::DELETE],
     ),
+    ("/api/providers/{provider}/history", &[Method::GET]),
+    (
+        "/api/providers/{provider}/history/{revision}",
+        &[Method::GET],
+    ),
+    ("/api/providers/{provider}/rollback", &[Method::POST]),
+    ("/api/changes", &[Method::GET]),
     ("/health", &[Method::GET]),
 ];
 
@@ -58,6 +65,8 @@ pub fn register(api: &mut ApiDescription<Context>) {
             }
             let endpoint = if path.contains("{key_id}") {
                 new!(with_key)
+            } else if path.contains("{revision}") {
+                new!(with_revision)
             } else if path.contains("{provider}") {
                 new!(with_provider)
             } else if path.starts_with("/api/") {
@@ -73,13 +82,17 @@ pub fn register(api: &mut ApiDescription<Context>) {
 
 /// The methods the path of a request serves, as `Allow` lists them.
 fn allowed(path: &str) -> String {
-    let segments = path.trim_end_matches('/').split('/').count();
-    let template = match (path.starts_with("/api/"), segments) {
-        (false, _) => "/health",
-        (true, 3) => "/api/providers",
-        (true, 4) => "/api/providers/{provider}",
-        (true, 5) => "/api/providers/{provider}/keys",
-        _ => "/api/providers/{provider}/keys/{key_id}",
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let template = match segments.as_slice() {
+        ["", "api", "providers"] => "/api/providers",
+        ["", "api", "changes"] => "/api/changes",
+        ["", "api", "providers", _] => "/api/providers/{provider}",
+        ["", "api", "providers", _, "keys"] => "/api/providers/{provider}/keys",
+        ["", "api", "providers", _, "keys", _] => "/api/providers/{provider}/keys/{key_id}",
+        ["", "api", "providers", _, "history"] => "/api/providers/{provider}/history",
+        ["", "api", "providers", _, "history", _] => "/api/providers/{provider}/history/{revision}",
+        ["", "api", "providers", _, "rollback"] => "/api/providers/{provider}/rollback",
+        _ => "/health",
     };
     SERVED
         .iter()
@@ -110,6 +123,14 @@ async fn with_provider(
     rqctx: RequestContext<Context>,
     _auth: Authorized,
     _path: Path<ProviderPath>,
+) -> Answer {
+    open(rqctx).await
+}
+
+async fn with_revision(
+    rqctx: RequestContext<Context>,
+    _auth: Authorized,
+    _path: Path<RevisionPath>,
 ) -> Answer {
     open(rqctx).await
 }

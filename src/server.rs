@@ -5,21 +5,28 @@ use std::sync::Arc;
 
 use dropshot::{
     ApiDescription, ConfigDropshot, ConfigTls, Header, HttpResponseHeaders, HttpResponseOk,
-    HttpServer, Path, RequestContext, ServerBuilder,
+    HttpServer, Path, Query, RequestContext, ServerBuilder,
 };
 
-use crate::api::{KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi, providers_api_mod};
+use std::time::Duration;
+
+use crate::api::{
+    ChangesQuery, HistoryQuery, KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi,
+    RevisionHeader, RevisionPath, providers_api_mod,
+};
 use crate::auth::{AdminToken, Authorized};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
+use crate::history::{Source, WriteMeta};
 use crate::keys;
 use crate::models::View;
 use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::provider::{self, StoredProvider};
-use crate::store::{Change, Store, Written};
+use crate::store::{Change, Feed, Store, Written};
 use crate::types::{
-    AddProviderRequest, HealthResponse, Key, ListProviderKeysResponse, ListProvidersResponse,
-    ProviderResponse, UpdateProviderRequest,
+    AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
+    ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
+    UpdateProviderRequest,
 };
 use crate::validate;
 
@@ -86,17 +93,18 @@ impl ProvidersApi for Server {
     async fn list_providers(
         rqctx: RequestContext<Context>,
         _auth: Authorized,
-    ) -> Result<HttpResponseOk<ListProvidersResponse>, ApiError> {
-        let providers: Vec<ProviderResponse> = rqctx
-            .context()
-            .store
-            .list()
-            .await?
-            .iter()
-            .map(|p| provider::present(p))
-            .collect();
+    ) -> Result<HttpResponseHeaders<HttpResponseOk<ListProvidersResponse>, RevisionHeader>, ApiError>
+    {
+        let (stored, revision) = rqctx.context().store.list().await?;
+        let providers: Vec<ProviderResponse> =
+            stored.iter().map(|p| provider::present(p)).collect();
         let total = providers.len() as i64;
-        Ok(HttpResponseOk(ListProvidersResponse { providers, total }))
+        Ok(HttpResponseHeaders::new(
+            HttpResponseOk(ListProvidersResponse { providers, total }),
+            RevisionHeader {
+                revision: revision.to_string(),
+            },
+        ))
     }
 
     async fn add_provider(
@@ -251,6 +259,89 @@ impl ProvidersApi for Server {
         Ok(deleted)
     }
 
+    async fn get_provider_history(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<ProviderPath>,
+        query: Query<HistoryQuery>,
+    ) -> Result<HttpResponseOk<HistoryResponse>, ApiError> {
+        let name = path_name(path)?;
+        let HistoryQuery { limit, before } = query.into_inner();
+        let limit = limit.unwrap_or(100).clamp(1, 1000) as usize;
+        let (revisions, total) = rqctx
+            .context()
+            .store
+            .history(&name, limit, before)
+            .await?
+            .ok_or(Error::NotFound(name))?;
+        Ok(HttpResponseOk(HistoryResponse {
+            revisions: revisions.iter().map(|r| r.body()).collect(),
+            total: total as i64,
+        }))
+    }
+
+    async fn get_provider_revision(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<RevisionPath>,
+    ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
+        let RevisionPath { provider, revision } = path.into_inner();
+        validate::provider_name(&provider, "provider")?;
+        let state = kept_state(&rqctx, &provider, revision).await?;
+        Ok(HttpResponseOk(provider::present(&state)))
+    }
+
+    async fn rollback_provider(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        path: Path<ProviderPath>,
+        conditions: Header<DeleteConditions>,
+        body: JsonBody<RollbackRequest>,
+    ) -> Result<ProviderOk, ApiError> {
+        let name = path_name(path)?;
+        let conditions = WriteConditions::from(conditions.into_inner());
+        let revision = body.into_inner().revision;
+        let target = kept_state(&rqctx, &name, revision).await?;
+        let written = write_from(&rqctx, name, Source::Rollback, move |_, current| {
+            conditions.check(current)?;
+            Ok(Change::Put(Box::new(target)))
+        })
+        .await?;
+        Ok(shown(written.after)?)
+    }
+
+    async fn watch_changes(
+        rqctx: RequestContext<Context>,
+        _auth: Authorized,
+        query: Query<ChangesQuery>,
+    ) -> Result<HttpResponseOk<ChangesResponse>, ApiError> {
+        let ChangesQuery { since, timeout } = query.into_inner();
+        let since = since.unwrap_or(0);
+        let wait = Duration::from_secs(timeout.unwrap_or(30).clamp(0, 60) as u64);
+        let deadline = tokio::time::Instant::now() + wait;
+        let store = &rqctx.context().store;
+        let mut heads = store.watch();
+        loop {
+            let (changes, revision) = match store.changes(since, MAX_CHANGES).await? {
+                Feed::Compacted => return Err(Error::Compacted(since).into()),
+                Feed::Changes(changes, revision) => (changes, revision),
+            };
+            let now = tokio::time::Instant::now();
+            if !changes.is_empty() || now >= deadline {
+                return Ok(HttpResponseOk(ChangesResponse {
+                    changes: changes.iter().map(|c| c.change()).collect(),
+                    revision,
+                }));
+            }
+            // Woken by a write (on any replica, through the store), or at least every second.
+            let nap = (deadline - now).min(Duration::from_secs(1));
+            tokio::select! {
+                _ = heads.changed() => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
     async fn health(
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<HealthResponse>, ApiError> {
@@ -261,15 +352,51 @@ impl ProvidersApi for Server {
     }
 }
 
-/// Applies a decision about provider `name` in the store.
+/// The most changes one answer of the feed carries; a watcher asks again from the last.
+const MAX_CHANGES: usize = 1000;
+
+/// Applies a decision about provider `name` in the store, as a revision of the API.
 async fn write(
     rqctx: &RequestContext<Context>,
     name: String,
     decide: impl FnOnce(&str, Option<&StoredProvider>) -> Result<Change, Error> + Send + 'static,
 ) -> Result<Written, Error> {
+    write_from(rqctx, name, Source::Api, decide).await
+}
+
+/// Applies a decision about provider `name`, recording its source and the request's actor.
+async fn write_from(
+    rqctx: &RequestContext<Context>,
+    name: String,
+    source: Source,
+    decide: impl FnOnce(&str, Option<&StoredProvider>) -> Result<Change, Error> + Send + 'static,
+) -> Result<Written, Error> {
     let target = name.clone();
+    let meta = WriteMeta {
+        source,
+        actor: crate::history::actor(
+            rqctx.request.headers(),
+            rqctx.context().admin_token.is_some(),
+        ),
+    };
     let mutation = Box::new(move |current: Option<&StoredProvider>| decide(&name, current));
-    rqctx.context().store.modify(&target, mutation).await
+    rqctx.context().store.modify(&target, mutation, meta).await
+}
+
+/// The state a kept revision of provider `name` left (404 when it deleted the provider, is
+/// another provider's, or is no longer kept).
+async fn kept_state(
+    rqctx: &RequestContext<Context>,
+    name: &str,
+    revision: i64,
+) -> Result<StoredProvider, Error> {
+    rqctx
+        .context()
+        .store
+        .revision(name, revision)
+        .await?
+        .and_then(|r| r.state)
+        .ok_or_else(|| Error::RevisionNotFound(format!("{name}@{revision}")))
 }
 
 /// A new state to store, if the request produced one.

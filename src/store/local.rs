@@ -2,84 +2,153 @@
 //! through one writer thread that applies them to the file first.
 //!
 //! The writer takes whatever writes are queued (up to [`MAX_BATCH`]), decides each against the
-//! state left by the ones before it, commits them in one transaction, and only then publishes the
-//! new states and answers the writers. A failed commit publishes nothing and fails every write of
-//! the batch: memory and file stay equal.
+//! state left by the ones before it, numbers each accepted write with the next revision, commits
+//! them and their revisions in one transaction, and only then publishes the new states and
+//! answers the writers. A failed commit publishes nothing and fails every write of the batch:
+//! memory and file stay equal, and the revisions it would have used are used by the next batch.
+//!
+//! The change feed (the recent revisions, summaries only) is kept in memory beside the
+//! providers, under the same lock, so a list and its revision are one snapshot. A provider's
+//! history and kept states are read from the file (through the writer, which holds it), or, for
+//! `memory://`, from memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::sealing::Codec;
-use super::sqlite::Disk;
-use super::{Change, Mutation, Store, Written};
+use super::sqlite::{Disk, Revisions};
+use super::{Change, Feed, Mutation, RevisionState, Store, Written};
 use crate::error::Error;
+use crate::history::{FEED_CAP, Retention, Revision, WriteMeta};
 use crate::provider::StoredProvider;
 
 /// The most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
 
+/// How many revisions pass between two compactions of the file's history.
+const COMPACT_EVERY: i64 = 1024;
+
 type Providers = BTreeMap<String, Arc<StoredProvider>>;
+
+/// What readers see: the providers, the latest revision and the change feed, one snapshot.
+struct Shared {
+    providers: Providers,
+    head: i64,
+    compacted: i64,
+    feed: VecDeque<Revision>,
+}
+
+impl Shared {
+    /// Drops feed entries up to `through`.
+    fn compact(&mut self, through: i64) {
+        self.compacted = self.compacted.max(through);
+        while self.feed.front().is_some_and(|r| r.revision <= through) {
+            self.feed.pop_front();
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 enum Job {
     Modify {
         name: String,
         mutation: Mutation,
-        reply: oneshot::Sender<Result<Written, Error>>,
+        meta: WriteMeta,
+        reply: Reply<Written>,
     },
-    Ping(oneshot::Sender<Result<(), Error>>),
+    Ping(Reply<()>),
+    History {
+        name: String,
+        limit: usize,
+        before: Option<i64>,
+        reply: Reply<Option<(Vec<Revision>, usize)>>,
+    },
+    Revision {
+        name: String,
+        revision: i64,
+        reply: Reply<Option<RevisionState>>,
+    },
 }
 
 pub struct LocalStore {
-    providers: Arc<RwLock<Providers>>,
+    shared: Arc<RwLock<Shared>>,
     jobs: mpsc::UnboundedSender<Job>,
+    head: watch::Receiver<i64>,
 }
 
 impl LocalStore {
     /// A store that keeps nothing beyond the process.
-    pub fn memory() -> Self {
-        Self::start(None, Vec::new())
+    pub fn memory(retention: Retention) -> Self {
+        let revisions = Revisions {
+            head: 0,
+            compacted: 0,
+            feed: Vec::new(),
+        };
+        Self::start(None, Vec::new(), revisions, retention)
     }
 
     /// A store backed by the SQLite file at `path`, created when missing, its secrets written
     /// as `codec` says.
-    pub fn open_sqlite(path: &std::path::Path, codec: Codec) -> Result<Self, String> {
-        let (disk, providers) = Disk::open(path, codec)?;
-        Ok(Self::start(Some(disk), providers))
+    pub fn open_sqlite(
+        path: &std::path::Path,
+        codec: Codec,
+        retention: Retention,
+    ) -> Result<Self, String> {
+        let (disk, providers, revisions) = Disk::open(path, codec, retention)?;
+        Ok(Self::start(Some(disk), providers, revisions, retention))
     }
 
-    fn start(disk: Option<Disk>, loaded: Vec<StoredProvider>) -> Self {
+    fn start(
+        disk: Option<Disk>,
+        loaded: Vec<StoredProvider>,
+        revisions: Revisions,
+        retention: Retention,
+    ) -> Self {
         let providers: Providers = loaded
             .into_iter()
             .map(|p| (p.name.clone(), Arc::new(p)))
             .collect();
-        let providers = Arc::new(RwLock::new(providers));
+        let mut shared = Shared {
+            providers,
+            head: revisions.head,
+            compacted: revisions.compacted,
+            feed: revisions.feed.into(),
+        };
+        let excess = shared.feed.len().saturating_sub(FEED_CAP as usize);
+        if excess > 0 {
+            let through = shared.feed[excess - 1].revision;
+            shared.compact(through);
+        }
+        let (tell, head) = watch::channel(shared.head);
+        let shared = Arc::new(RwLock::new(shared));
         let (jobs, queue) = mpsc::unbounded_channel();
-        let shared = Arc::clone(&providers);
+        let writer_shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
                 Writer {
-                    providers: shared,
+                    shared: writer_shared,
                     disk,
+                    memory: MemoryHistory::default(),
+                    retention,
                     failing: None,
+                    tell,
                 }
                 .run(queue)
             })
             .expect("spawn the store writer thread");
-        LocalStore { providers, jobs }
+        LocalStore { shared, jobs, head }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Providers> {
-        self.providers.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Shared> {
+        self.shared.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn submit<T>(
-        &self,
-        job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job,
-    ) -> Result<T, Error> {
+    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(job(reply))
@@ -93,18 +162,25 @@ impl LocalStore {
 #[async_trait::async_trait]
 impl Store for LocalStore {
     async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error> {
-        Ok(self.read().get(name).cloned())
+        Ok(self.read().providers.get(name).cloned())
     }
 
-    async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error> {
-        Ok(self.read().values().cloned().collect())
+    async fn list(&self) -> Result<(Vec<Arc<StoredProvider>>, i64), Error> {
+        let shared = self.read();
+        Ok((shared.providers.values().cloned().collect(), shared.head))
     }
 
-    async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
+    async fn modify(
+        &self,
+        name: &str,
+        mutation: Mutation,
+        meta: WriteMeta,
+    ) -> Result<Written, Error> {
         let name = name.to_string();
         self.submit(|reply| Job::Modify {
             name,
             mutation,
+            meta,
             reply,
         })
         .await
@@ -113,17 +189,123 @@ impl Store for LocalStore {
     async fn health(&self) -> Result<(), Error> {
         self.submit(Job::Ping).await
     }
+
+    async fn history(
+        &self,
+        name: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Option<(Vec<Revision>, usize)>, Error> {
+        let name = name.to_string();
+        self.submit(|reply| Job::History {
+            name,
+            limit,
+            before,
+            reply,
+        })
+        .await
+    }
+
+    async fn revision(&self, name: &str, revision: i64) -> Result<Option<RevisionState>, Error> {
+        let name = name.to_string();
+        self.submit(|reply| Job::Revision {
+            name,
+            revision,
+            reply,
+        })
+        .await
+    }
+
+    async fn changes(&self, since: i64, limit: usize) -> Result<Feed, Error> {
+        let shared = self.read();
+        if since < shared.compacted {
+            return Ok(Feed::Compacted);
+        }
+        let start = shared.feed.partition_point(|r| r.revision <= since);
+        let changes = shared.feed.range(start..).take(limit).cloned().collect();
+        Ok(Feed::Changes(changes, shared.head))
+    }
+
+    fn watch(&self) -> watch::Receiver<i64> {
+        self.head.clone()
+    }
+}
+
+/// A revision and the state it left, when kept.
+type Kept = (Revision, Option<Arc<StoredProvider>>);
+
+/// The history of a `memory://` store: each provider's revisions with the states kept.
+#[derive(Default)]
+struct MemoryHistory {
+    by_provider: HashMap<String, Vec<Kept>>,
+}
+
+impl MemoryHistory {
+    fn append(&mut self, revisions: &[Kept], retention: Retention) {
+        for (revision, state) in revisions {
+            let kept = self
+                .by_provider
+                .entry(revision.provider.clone())
+                .or_default();
+            kept.push((revision.clone(), state.clone()));
+            // States beyond the retention's count are dropped, then summaries beyond ten times it.
+            let with_state = kept.iter().filter(|(_, s)| s.is_some()).count();
+            let mut excess = with_state.saturating_sub(retention.per_provider);
+            for (_, s) in kept.iter_mut() {
+                if excess == 0 {
+                    break;
+                }
+                if s.take().is_some() {
+                    excess -= 1;
+                }
+            }
+            let cap = retention.per_provider.saturating_mul(10).max(1);
+            if kept.len() > cap {
+                kept.drain(..kept.len() - cap);
+            }
+        }
+    }
+
+    fn history(
+        &self,
+        name: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Option<(Vec<Revision>, usize)> {
+        let kept = self.by_provider.get(name).filter(|k| !k.is_empty())?;
+        let page = kept
+            .iter()
+            .rev()
+            .filter(|(r, _)| before.is_none_or(|b| r.revision < b))
+            .take(limit)
+            .map(|(r, _)| r.clone())
+            .collect();
+        Some((page, kept.len()))
+    }
+
+    fn revision(&self, name: &str, revision: i64) -> Option<RevisionState> {
+        let (r, state) = self
+            .by_provider
+            .get(name)?
+            .iter()
+            .find(|(r, _)| r.revision == revision)?;
+        Some(RevisionState {
+            revision: r.clone(),
+            state: state.as_deref().cloned(),
+        })
+    }
 }
 
 struct Writer {
-    providers: Arc<RwLock<Providers>>,
+    shared: Arc<RwLock<Shared>>,
     disk: Option<Disk>,
+    memory: MemoryHistory,
+    retention: Retention,
     /// After a failed commit, the size of its largest configuration: `/health` is 503 until a
     /// write that large commits again.
     failing: Option<usize>,
+    tell: watch::Sender<i64>,
 }
-
-type Reply = oneshot::Sender<Result<Written, Error>>;
 
 impl Writer {
     fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
@@ -139,28 +321,61 @@ impl Writer {
         }
     }
 
+    fn head(&self) -> i64 {
+        self.shared.read().unwrap_or_else(|e| e.into_inner()).head
+    }
+
     fn apply(&mut self, batch: Vec<Job>) {
         let mut staged: HashMap<String, Option<Arc<StoredProvider>>> = HashMap::new();
         let mut order = Vec::new();
-        let mut answers: Vec<(Reply, Result<Written, Error>)> = Vec::new();
+        let mut revisions: Vec<Kept> = Vec::new();
+        let mut answers: Vec<(Reply<Written>, Result<Written, Error>)> = Vec::new();
+        let mut next = self.head() + 1;
         for job in batch {
-            let (name, mutation, reply) = match job {
+            let (name, mutation, meta, reply) = match job {
                 Job::Modify {
                     name,
                     mutation,
+                    meta,
                     reply,
-                } => (name, mutation, reply),
+                } => (name, mutation, meta, reply),
                 Job::Ping(reply) => {
                     let _ = reply.send(self.ping());
+                    continue;
+                }
+                Job::History {
+                    name,
+                    limit,
+                    before,
+                    reply,
+                } => {
+                    let found = match &self.disk {
+                        Some(disk) => disk.history(&name, limit, before).map_err(Error::Store),
+                        None => Ok(self.memory.history(&name, limit, before)),
+                    };
+                    let _ = reply.send(found);
+                    continue;
+                }
+                Job::Revision {
+                    name,
+                    revision,
+                    reply,
+                } => {
+                    let found = match &self.disk {
+                        Some(disk) => disk.revision(&name, revision).map_err(Error::Store),
+                        None => Ok(self.memory.revision(&name, revision)),
+                    };
+                    let _ = reply.send(found);
                     continue;
                 }
             };
             let before = match staged.get(&name) {
                 Some(state) => state.clone(),
                 None => self
-                    .providers
+                    .shared
                     .read()
                     .unwrap_or_else(|e| e.into_inner())
+                    .providers
                     .get(&name)
                     .cloned(),
             };
@@ -178,14 +393,25 @@ impl Writer {
                         return Written {
                             after: before.clone(),
                             before,
+                            revision: None,
                         };
                     }
                 };
+                let revision = next;
+                next += 1;
+                revisions.push((
+                    Revision::of_write(revision, &name, before.as_deref(), after.as_deref(), &meta),
+                    after.clone(),
+                ));
                 if !staged.contains_key(&name) {
                     order.push(name.clone());
                 }
                 staged.insert(name, after.clone());
-                Written { before, after }
+                Written {
+                    before,
+                    after,
+                    revision: Some(revision),
+                }
             });
             answers.push((reply, result));
         }
@@ -196,7 +422,7 @@ impl Writer {
                 (n, state)
             })
             .collect();
-        let persisted = self.persist(&changes);
+        let persisted = self.persist(&changes, &revisions);
         if !changes.is_empty() {
             self.failing = persisted.as_ref().err().map(|_| {
                 changes
@@ -214,24 +440,67 @@ impl Writer {
             }
             return;
         }
-        {
-            let mut providers = self.providers.write().unwrap_or_else(|e| e.into_inner());
+        let head = {
+            let mut shared = self.shared.write().unwrap_or_else(|e| e.into_inner());
             for (name, state) in changes {
                 match state {
-                    Some(p) => providers.insert(name, p),
-                    None => providers.remove(&name),
+                    Some(p) => shared.providers.insert(name, p),
+                    None => shared.providers.remove(&name),
                 };
             }
-        }
+            if let Some((last, _)) = revisions.last() {
+                shared.head = last.revision;
+            }
+            shared.feed.extend(revisions.iter().map(|(r, _)| r.clone()));
+            let excess = shared.feed.len().saturating_sub(FEED_CAP as usize);
+            if excess > 0 {
+                let through = shared.feed[excess - 1].revision;
+                shared.compact(through);
+            }
+            shared.head
+        };
         for (reply, result) in answers {
             let _ = reply.send(result);
         }
+        if !revisions.is_empty() {
+            self.tell.send_replace(head);
+        }
+        let first = revisions.first().map_or(head, |(r, _)| r.revision);
+        if first / COMPACT_EVERY != (head + 1) / COMPACT_EVERY {
+            self.compact();
+        }
     }
 
-    fn persist(&mut self, changes: &[(String, Option<Arc<StoredProvider>>)]) -> Result<(), String> {
+    /// Drops what the retention no longer keeps from the file, and from the feed.
+    fn compact(&mut self) {
+        let Some(disk) = &mut self.disk else {
+            return;
+        };
+        match disk.compact() {
+            Ok(Some(through)) => self
+                .shared
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .compact(through),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not compact the history"),
+        }
+    }
+
+    fn persist(
+        &mut self,
+        changes: &[(String, Option<Arc<StoredProvider>>)],
+        revisions: &[Kept],
+    ) -> Result<(), String> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         match &mut self.disk {
-            Some(disk) if !changes.is_empty() => disk.write(changes),
-            _ => Ok(()),
+            Some(disk) => disk.write(changes, revisions),
+            None => {
+                self.memory.append(revisions, self.retention);
+                Ok(())
+            }
         }
     }
 
@@ -278,6 +547,16 @@ mod tests {
         (&p.name, &p.config)
     }
 
+    impl LocalStore {
+        async fn modify_api(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
+            let meta = WriteMeta {
+                source: crate::history::Source::Api,
+                actor: "test".into(),
+            };
+            self.modify(name, mutation, meta).await
+        }
+    }
+
     fn put(p: &StoredProvider) -> Mutation {
         let p = p.clone();
         Box::new(move |_| Ok(Change::Put(Box::new(p))))
@@ -287,20 +566,21 @@ mod tests {
     async fn a_failed_commit_changes_nothing_and_the_store_recovers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("full.db");
-        let (disk, loaded) = Disk::open(&path, Codec::plain()).unwrap();
-        // A "disk" of 16 pages: small providers fit, a large one does not.
-        disk.limit_pages(16);
-        let store = LocalStore::start(Some(disk), loaded);
+        let (disk, loaded, revisions) =
+            Disk::open(&path, Codec::plain(), Retention::default()).unwrap();
+        // A "disk" of 24 pages: small providers fit, a large one does not.
+        disk.limit_pages(24);
+        let store = LocalStore::start(Some(disk), loaded, revisions, Retention::default());
         let small = provider("openai", 1);
-        store.modify("openai", put(&small)).await.unwrap();
+        store.modify_api("openai", put(&small)).await.unwrap();
 
         let err = store
-            .modify("openai", put(&provider("openai", 20_000)))
+            .modify_api("openai", put(&provider("openai", 20_000)))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Store(_)), "{err:?}");
         let err = store
-            .modify("anthropic", put(&provider("anthropic", 20_000)))
+            .modify_api("anthropic", put(&provider("anthropic", 20_000)))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Store(_)), "{err:?}");
@@ -312,15 +592,15 @@ mod tests {
         assert!(matches!(store.health().await, Err(Error::Unavailable(_))));
 
         let other = provider("groq", 2);
-        store.modify("groq", put(&other)).await.unwrap();
+        store.modify_api("groq", put(&other)).await.unwrap();
         store.health().await.unwrap();
 
         // The file holds exactly what memory holds.
         drop(store);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let on_disk = loop {
-            match Disk::open(&path, Codec::plain()) {
-                Ok((_, loaded)) => break loaded,
+            match Disk::open(&path, Codec::plain(), Retention::default()) {
+                Ok((_, loaded, _)) => break loaded,
                 Err(_) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20))
                 }
@@ -336,11 +616,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_write_in_a_batch_does_not_fail_the_others() {
-        let store = LocalStore::memory();
+        let store = LocalStore::memory(Retention::default());
         let refused: Mutation = Box::new(|_| Err(Error::invalid_request("invalid_body", "no")));
         let (a, b) = tokio::join!(
-            store.modify("bad", refused),
-            store.modify("good", put(&provider("good", 1)))
+            store.modify_api("bad", refused),
+            store.modify_api("good", put(&provider("good", 1)))
         );
         assert!(a.is_err());
         assert!(b.is_ok());
@@ -348,6 +628,7 @@ mod tests {
             .list()
             .await
             .unwrap()
+            .0
             .iter()
             .map(|p| p.name.clone())
             .collect();

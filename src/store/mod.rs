@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::history::{Retention, Revision, WriteMeta};
 use crate::provider::StoredProvider;
 
 pub use local::LocalStore;
@@ -34,11 +35,30 @@ pub enum Change {
 /// exist). An `Err` leaves the store as it was.
 pub type Mutation = Box<dyn FnOnce(Option<&StoredProvider>) -> Result<Change, Error> + Send>;
 
-/// A provider before and after an accepted mutation.
+/// A provider before and after an accepted mutation, and the revision it made (none when the
+/// mutation kept the provider as it was).
 #[derive(Debug)]
 pub struct Written {
     pub before: Option<Arc<StoredProvider>>,
     pub after: Option<Arc<StoredProvider>>,
+    pub revision: Option<i64>,
+}
+
+/// A provider's state after one of its revisions.
+#[derive(Debug, Clone)]
+pub struct RevisionState {
+    pub revision: Revision,
+    /// `None` after a delete, or when the state is no longer kept.
+    pub state: Option<StoredProvider>,
+}
+
+/// The change feed after a revision.
+#[derive(Debug)]
+pub enum Feed {
+    /// Every change after it, oldest first (at most a page), and the latest revision.
+    Changes(Vec<Revision>, i64),
+    /// The revision is older than the oldest change kept.
+    Compacted,
 }
 
 #[async_trait::async_trait]
@@ -46,14 +66,49 @@ pub trait Store: Send + Sync + 'static {
     /// One provider, by name.
     async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error>;
 
-    /// Every provider, sorted by name.
-    async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error>;
+    /// Every provider, sorted by name, and the store's revision they are the state of.
+    async fn list(&self) -> Result<(Vec<Arc<StoredProvider>>, i64), Error>;
 
-    /// Applies `mutation` to provider `name`; returns once the result is durable.
-    async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error>;
+    /// Applies `mutation` to provider `name`; returns once the result, and its revision, are
+    /// durable.
+    async fn modify(
+        &self,
+        name: &str,
+        mutation: Mutation,
+        meta: WriteMeta,
+    ) -> Result<Written, Error>;
+
+    /// A provider's kept revisions, newest first (at most `limit`, older than `before`), and
+    /// how many are kept; `None` when it has none.
+    async fn history(
+        &self,
+        name: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Option<(Vec<Revision>, usize)>, Error>;
+
+    /// Revision `revision` of provider `name`, with the state it left when that is kept.
+    async fn revision(&self, name: &str, revision: i64) -> Result<Option<RevisionState>, Error>;
+
+    /// The changes after revision `since`, oldest first, at most `limit`.
+    async fn changes(&self, since: i64, limit: usize) -> Result<Feed, Error>;
+
+    /// The latest revision this store knows of, updated as writes land (through any replica):
+    /// the change feed waits on it.
+    fn watch(&self) -> tokio::sync::watch::Receiver<i64>;
 
     /// Whether the store answers.
     async fn health(&self) -> Result<(), Error>;
+}
+
+/// How a store is opened.
+pub struct Options {
+    /// Whether secrets are sealed at rest.
+    pub codec: Codec,
+    /// The most any wait on a database server (PostgreSQL) lasts.
+    pub timeout: Duration,
+    /// How long revisions are kept.
+    pub retention: Retention,
 }
 
 /// How long a request waits on the database by default (`--store-timeout`).
@@ -64,9 +119,13 @@ pub const DEFAULT_URL: &str = "sqlite://./data/bifrost-providers.db";
 
 /// Opens the store a URL names: `sqlite://PATH` (a file, created with its folder when missing),
 /// `postgres://…` (a PostgreSQL database, migrated at start) or `memory://` (nothing survives
-/// the process). `codec` says whether secrets are sealed at rest; `timeout` bounds every wait
-/// on a database server (PostgreSQL).
-pub async fn open(url: &str, codec: Codec, timeout: Duration) -> Result<Arc<dyn Store>, String> {
+/// the process).
+pub async fn open(url: &str, options: Options) -> Result<Arc<dyn Store>, String> {
+    let Options {
+        codec,
+        timeout,
+        retention,
+    } = options;
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -75,16 +134,19 @@ pub async fn open(url: &str, codec: Codec, timeout: Duration) -> Result<Arc<dyn 
             return Err(format!("store URL {url:?} names no file"));
         }
         let path = std::path::PathBuf::from(path);
-        let store = tokio::task::spawn_blocking(move || LocalStore::open_sqlite(&path, codec))
-            .await
-            .map_err(|e| format!("cannot open the SQLite store: {e}"))??;
+        let store =
+            tokio::task::spawn_blocking(move || LocalStore::open_sqlite(&path, codec, retention))
+                .await
+                .map_err(|e| format!("cannot open the SQLite store: {e}"))??;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::open(url, codec, timeout).await?));
+        return Ok(Arc::new(
+            PostgresStore::open(url, codec, timeout, retention).await?,
+        ));
     }
     if url == "memory://" || url == "memory:" {
-        return Ok(Arc::new(LocalStore::memory()));
+        return Ok(Arc::new(LocalStore::memory(retention)));
     }
     Err(format!(
         "unsupported store URL {}: use sqlite://PATH, postgres://USER@HOST/DATABASE or memory://",

@@ -14,10 +14,14 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use tokio::sync::watch;
+
 use super::sealing::{Codec, Row};
-use super::{Change, Mutation, Store, Written};
+use super::{Change, Feed, Mutation, RevisionState, Store, Written};
 use crate::error::Error;
+use crate::history::{FEED_CAP, Retention, Revision, Source, WriteMeta};
 use crate::provider::StoredProvider;
+use crate::types::RevisionAction;
 
 /// Schema migrations, applied in order at start, each once; `bifrost_schema_migrations` records
 /// those applied. An advisory lock keeps replicas that start together from racing.
@@ -31,6 +35,16 @@ const MIGRATIONS: &[&str] = &[
     )",
     "ALTER TABLE providers ADD COLUMN sealed_with TEXT",
     "CREATE TABLE bifrost_health (id INTEGER PRIMARY KEY, at TIMESTAMPTZ NOT NULL)",
+    // Revisions: one row each, numbered from `bifrost_revision.head`, whose row lock orders the
+    // commits of writers on every replica; `config` is the state left (NULL after a delete or
+    // once pruned).
+    "CREATE TABLE bifrost_history (
+        revision BIGINT PRIMARY KEY, provider TEXT NOT NULL, at TEXT NOT NULL,
+        action TEXT NOT NULL, source TEXT NOT NULL, actor TEXT NOT NULL, changed TEXT NOT NULL,
+        etag TEXT, config JSONB, config_hash TEXT, sealed_with TEXT);
+     CREATE INDEX bifrost_history_provider ON bifrost_history (provider, revision);
+     CREATE TABLE bifrost_revision (id INTEGER PRIMARY KEY, head BIGINT NOT NULL, compacted BIGINT NOT NULL);
+     INSERT INTO bifrost_revision (id, head, compacted) VALUES (1, 0, 0);",
     // Key `models` move to the v1.5 form that can say "no model": a v1.4 `[]` (every model)
     // becomes `["*"]`.
     r#"UPDATE providers SET config = jsonb_set(config, '{keys}', (
@@ -54,8 +68,27 @@ const PROBE: &str = "INSERT INTO bifrost_health (id, at) VALUES (1, now())
 
 const SELECT_ONE: &str =
     "SELECT name, config::text, config_hash, etag, sealed_with FROM providers WHERE name = $1";
-const SELECT_ALL: &str = "SELECT name, config::text, config_hash, etag, sealed_with FROM providers
-    ORDER BY name COLLATE \"C\"";
+/// Every provider and the revision they are the state of, in one statement (one snapshot).
+const SELECT_ALL: &str =
+    "SELECT p.name, p.config::text, p.config_hash, p.etag, p.sealed_with, r.head
+    FROM bifrost_revision r LEFT JOIN providers p ON true WHERE r.id = 1
+    ORDER BY p.name COLLATE \"C\"";
+/// The next revision; its row lock, held until commit, makes commits land in revision order.
+const NEXT_REVISION: &str =
+    "UPDATE bifrost_revision SET head = head + 1 WHERE id = 1 RETURNING head";
+const INSERT_REVISION: &str = "INSERT INTO bifrost_history (revision, provider, at, action, source,
+    actor, changed, etag, config, config_hash, sealed_with)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11)";
+/// A provider's states beyond the retention's count are pruned (their summaries stay).
+const PRUNE_STATES: &str = "UPDATE bifrost_history SET config = NULL, sealed_with = NULL
+    WHERE provider = $1 AND config IS NOT NULL AND revision <= (
+        SELECT revision FROM bifrost_history WHERE provider = $1 AND config IS NOT NULL
+        ORDER BY revision DESC LIMIT 1 OFFSET $2)";
+const NOTIFY: &str = "SELECT pg_notify('bifrost_changes', $1)";
+/// The columns of a revision's summary, in the order [`summary`] reads them.
+const SUMMARY: &str = "revision, provider, at, action, source, actor, changed, etag";
+/// How many revisions pass between two compactions.
+const COMPACT_EVERY: i64 = 1024;
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 const UPSERT: &str = "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
     VALUES ($1, $2::text::jsonb, $3, $4, $5)
@@ -67,6 +100,10 @@ const DELETE: &str = "DELETE FROM providers WHERE name = $1";
 pub struct PostgresStore {
     pool: Pool,
     codec: Codec,
+    retention: Retention,
+    /// The latest revision heard of (from this replica's writes and the database's
+    /// notifications of every replica's).
+    head: watch::Sender<i64>,
     /// The most any store operation waits, connection checkout included.
     timeout: Duration,
     /// Whether the last write failed in the database; `/health` is 503 until a write succeeds.
@@ -82,7 +119,12 @@ impl PostgresStore {
     /// database is told the same bound (`statement_timeout`, `lock_timeout`,
     /// `idle_in_transaction_session_timeout`), so it gives up too and frees what it held; a
     /// connection that did not answer in time is dropped, not reused.
-    pub async fn open(url: &str, codec: Codec, timeout: Duration) -> Result<Self, String> {
+    pub async fn open(
+        url: &str,
+        codec: Codec,
+        timeout: Duration,
+        retention: Retention,
+    ) -> Result<Self, String> {
         let shown = super::shown_url(url);
         let mut config: tokio_postgres::Config = url
             .parse()
@@ -108,7 +150,7 @@ impl PostgresStore {
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(15));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -122,9 +164,12 @@ impl PostgresStore {
             .recycle_timeout(Some(timeout))
             .build()
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
+        let (head, _) = watch::channel(0);
         let store = PostgresStore {
             pool,
             codec,
+            retention,
+            head,
             timeout,
             failing: AtomicBool::new(false),
         };
@@ -132,6 +177,18 @@ impl PostgresStore {
             .migrate()
             .await
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
+        let current = store
+            .bounded(async |client| {
+                let row = client
+                    .query_one("SELECT head FROM bifrost_revision WHERE id = 1", &[])
+                    .await
+                    .map_err(failed)?;
+                Ok(row.get::<_, i64>(0))
+            })
+            .await
+            .map_err(|e| format!("cannot read PostgreSQL store {shown}: {e}"))?;
+        store.head.send_replace(current);
+        tokio::spawn(listen(config, store.head.clone()));
         Ok(store)
     }
 
@@ -214,7 +271,45 @@ impl PostgresStore {
             .await
             .map_err(text)?;
         }
-        Ok(stale.len() as u64)
+        // The states history keeps are sealed the same way.
+        let kept = tx
+            .query(
+                "SELECT revision, provider, config::text, config_hash, etag, sealed_with
+                 FROM bifrost_history WHERE config IS NOT NULL FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(text)?;
+        let mut resealed = 0;
+        for r in &kept {
+            let sealed_with: Option<&str> = r.get(5);
+            let name: String = r.get(1);
+            let state = StoredProvider {
+                config: self.codec.decode(
+                    &name,
+                    &Row {
+                        config: r.get(2),
+                        sealed_with: sealed_with.map(str::to_string),
+                    },
+                )?,
+                name,
+                config_hash: r.get(3),
+                etag: r.get::<_, Option<String>>(4).unwrap_or_default(),
+            };
+            if self.codec.is_current(sealed_with) {
+                continue;
+            }
+            let sealed = self.codec.encode(&state)?;
+            tx.execute(
+                "UPDATE bifrost_history SET config = $2::text::jsonb, sealed_with = $3
+                 WHERE revision = $1",
+                &[&r.get::<_, i64>(0), &sealed.config, &sealed.sealed_with],
+            )
+            .await
+            .map_err(text)?;
+            resealed += 1;
+        }
+        Ok(stale.len() as u64 + resealed)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
@@ -263,21 +358,152 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn list(&self) -> Result<Vec<Arc<StoredProvider>>, Error> {
+    async fn list(&self) -> Result<(Vec<Arc<StoredProvider>>, i64), Error> {
         self.bounded(async |client| {
             let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
             let rows = client.query(&statement, &[]).await.map_err(failed)?;
-            rows.iter()
+            let head = rows.first().map_or(0, |r| r.get::<_, i64>(5));
+            let providers = rows
+                .iter()
+                .filter(|r| r.get::<_, Option<String>>(0).is_some())
                 .map(|r| row(r, &self.codec).map(Arc::new))
-                .collect()
+                .collect::<Result<_, _>>()?;
+            Ok((providers, head))
         })
         .await
     }
 
-    async fn modify(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
+    async fn history(
+        &self,
+        name: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Option<(Vec<Revision>, usize)>, Error> {
+        self.bounded(async |client| {
+            let total: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM bifrost_history WHERE provider = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(failed)?
+                .get(0);
+            if total == 0 {
+                return Ok(None);
+            }
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {SUMMARY} FROM bifrost_history WHERE provider = $1 AND revision < $2
+                         ORDER BY revision DESC LIMIT $3"
+                    ),
+                    &[&name, &before.unwrap_or(i64::MAX), &(limit as i64)],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(Some((rows.iter().map(summary).collect(), total as usize)))
+        })
+        .await
+    }
+
+    async fn revision(&self, name: &str, revision: i64) -> Result<Option<RevisionState>, Error> {
+        self.bounded(async |client| {
+            let found = client
+                .query_opt(
+                    &format!(
+                        "SELECT {SUMMARY}, config::text, config_hash, sealed_with FROM bifrost_history
+                         WHERE provider = $1 AND revision = $2"
+                    ),
+                    &[&name, &revision],
+                )
+                .await
+                .map_err(failed)?;
+            let Some(r) = found else {
+                return Ok(None);
+            };
+            let revision = summary(&r);
+            let state = match r.get::<_, Option<String>>(8) {
+                Some(config) => Some(StoredProvider {
+                    config: self
+                        .codec
+                        .decode(
+                            name,
+                            &Row {
+                                config,
+                                sealed_with: r.get(10),
+                            },
+                        )
+                        .map_err(Error::Store)?,
+                    name: name.to_string(),
+                    config_hash: r.get(9),
+                    etag: revision.etag.clone().unwrap_or_default(),
+                }),
+                None => None,
+            };
+            Ok(Some(RevisionState { revision, state }))
+        })
+        .await
+    }
+
+    async fn changes(&self, since: i64, limit: usize) -> Result<Feed, Error> {
+        self.bounded(async |client| {
+            // One statement: the head, the compaction mark and the rows, one snapshot.
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT r.head, r.compacted, h.* FROM bifrost_revision r
+                         LEFT JOIN LATERAL (SELECT {SUMMARY} FROM bifrost_history
+                             WHERE revision > $1 ORDER BY revision LIMIT $2) h ON true
+                         WHERE r.id = 1"
+                    ),
+                    &[&since, &(limit as i64)],
+                )
+                .await
+                .map_err(failed)?;
+            let Some(first) = rows.first() else {
+                return Ok(Feed::Changes(Vec::new(), 0));
+            };
+            let (head, compacted): (i64, i64) = (first.get(0), first.get(1));
+            if since < compacted {
+                return Ok(Feed::Compacted);
+            }
+            let changes = rows
+                .iter()
+                .filter(|r| r.get::<_, Option<i64>>(2).is_some())
+                .map(|r| summary_at(r, 2))
+                .collect();
+            Ok(Feed::Changes(changes, head))
+        })
+        .await
+    }
+
+    fn watch(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    async fn modify(
+        &self,
+        name: &str,
+        mutation: Mutation,
+        meta: WriteMeta,
+    ) -> Result<Written, Error> {
         let result = self
-            .bounded(async |client| self.modify_on(client, name, mutation).await)
+            .bounded(async |client| self.modify_on(client, name, mutation, meta).await)
             .await;
+        if let Ok(Written {
+            revision: Some(revision),
+            ..
+        }) = &result
+        {
+            self.head.send_if_modified(|head| {
+                let newer = *revision > *head;
+                *head = (*head).max(*revision);
+                newer
+            });
+            if revision % COMPACT_EVERY == 0 {
+                self.compact().await;
+            }
+        }
         match &result {
             Ok(_) => self.failing.store(false, Ordering::Relaxed),
             Err(Error::Store(_) | Error::Unavailable(_)) => {
@@ -314,11 +540,38 @@ impl Store for PostgresStore {
 }
 
 impl PostgresStore {
+    /// Drops revisions beyond the feed's cap or older than the retention's days, and raises the
+    /// compaction mark to the highest dropped (best effort: a failure is logged).
+    async fn compact(&self) {
+        let cutoff = crate::history::cutoff(self.retention.days);
+        let result = self
+            .bounded(async |client| {
+                client
+                    .execute(
+                        "WITH gone AS (
+                             DELETE FROM bifrost_history
+                             WHERE revision <= (SELECT head FROM bifrost_revision WHERE id = 1) - $1
+                                OR at < $2
+                             RETURNING revision)
+                         UPDATE bifrost_revision SET compacted = greatest(compacted,
+                             (SELECT coalesce(max(revision), 0) FROM gone)) WHERE id = 1",
+                        &[&FEED_CAP, &cutoff],
+                    )
+                    .await
+                    .map_err(failed)
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not compact the history");
+        }
+    }
+
     async fn modify_on(
         &self,
         client: &mut deadpool_postgres::Object,
         name: &str,
         mutation: Mutation,
+        meta: WriteMeta,
     ) -> Result<Written, Error> {
         let tx = client.transaction().await.map_err(failed)?;
         tx.execute(LOCK, &[&name]).await.map_err(failed)?;
@@ -344,10 +597,56 @@ impl PostgresStore {
                 tx.execute(DELETE, &[&name]).await.map_err(failed)?;
                 None
             }
-            Change::Keep => before.clone(),
+            Change::Keep => {
+                tx.commit().await.map_err(failed)?;
+                return Ok(Written {
+                    after: before.clone(),
+                    before,
+                    revision: None,
+                });
+            }
         };
+        let number: i64 = tx
+            .query_one(NEXT_REVISION, &[])
+            .await
+            .map_err(failed)?
+            .get(0);
+        let revision = Revision::of_write(number, name, before.as_deref(), after.as_deref(), &meta);
+        let sealed = after
+            .as_deref()
+            .map(|p| self.codec.encode(p))
+            .transpose()
+            .map_err(Error::Store)?;
+        let changed = serde_json::to_string(&revision.changed).unwrap_or_default();
+        let action = revision.action.to_string();
+        let statement = tx.prepare_cached(INSERT_REVISION).await.map_err(failed)?;
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+            &number,
+            &name,
+            &revision.at,
+            &action,
+            &revision.source.as_str(),
+            &revision.actor,
+            &changed,
+            &revision.etag,
+            &sealed.as_ref().map(|r| r.config.as_str()),
+            &after.as_ref().and_then(|p| p.config_hash.as_deref()),
+            &sealed.as_ref().and_then(|r| r.sealed_with.as_deref()),
+        ];
+        tx.execute(&statement, &values).await.map_err(failed)?;
+        let keep = self.retention.per_provider as i64;
+        tx.execute(PRUNE_STATES, &[&name, &keep])
+            .await
+            .map_err(failed)?;
+        tx.execute(NOTIFY, &[&number.to_string()])
+            .await
+            .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
-        Ok(Written { before, after })
+        Ok(Written {
+            before,
+            after,
+            revision: Some(number),
+        })
     }
 }
 
@@ -377,6 +676,79 @@ fn row(row: &tokio_postgres::Row, codec: &Codec) -> Result<StoredProvider, Error
         config_hash: row.try_get(2).map_err(failed)?,
         etag: row.try_get(3).map_err(failed)?,
     })
+}
+
+fn summary(r: &tokio_postgres::Row) -> Revision {
+    summary_at(r, 0)
+}
+
+/// A revision's summary from the columns of [`SUMMARY`], starting at column `at`.
+fn summary_at(r: &tokio_postgres::Row, at: usize) -> Revision {
+    let action: String = r.get(at + 3);
+    let source: String = r.get(at + 4);
+    let changed: String = r.get(at + 6);
+    Revision {
+        revision: r.get(at),
+        provider: r.get(at + 1),
+        at: r.get(at + 2),
+        action: action.parse().unwrap_or(RevisionAction::Update),
+        source: Source::parse(&source),
+        actor: r.get(at + 5),
+        changed: serde_json::from_str(&changed).unwrap_or_default(),
+        etag: r.get(at + 7),
+    }
+}
+
+/// Hears the database's notifications of new revisions (from every replica) on a connection of
+/// its own, and raises `head`; reconnects after a failure. The change feed also re-reads the
+/// database every second, so a notification lost in a reconnection delays a watcher, never
+/// loses a change.
+async fn listen(config: tokio_postgres::Config, head: watch::Sender<i64>) {
+    use futures_util::StreamExt;
+    loop {
+        if head.is_closed() {
+            return;
+        }
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let listening = async {
+                    client.batch_execute("LISTEN bifrost_changes").await?;
+                    Ok::<_, tokio_postgres::Error>(())
+                };
+                // The LISTEN needs the connection driven while it runs.
+                let mut listening = std::pin::pin!(listening);
+                let ready = loop {
+                    tokio::select! {
+                        done = &mut listening => break done.is_ok(),
+                        message = messages.next() => if message.is_none() { break false },
+                    }
+                };
+                if !ready {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    match messages.next().await {
+                        Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                            if let Ok(revision) = n.payload().parse::<i64>() {
+                                head.send_if_modified(|h| {
+                                    let newer = revision > *h;
+                                    *h = (*h).max(revision);
+                                    newer
+                                });
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => break,
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "change listener cannot connect"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// A store error with the causes the driver chains (its own message alone is "db error").

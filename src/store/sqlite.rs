@@ -10,7 +10,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sealing::{Codec, Row};
+use crate::history::{FEED_CAP, Retention, Revision, Source};
 use crate::provider::StoredProvider;
+use crate::types::RevisionAction;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -32,18 +34,61 @@ const MIGRATIONS: &[&str] = &[
         FROM json_each(providers.config, '$.keys') AS k))
      WHERE json_array_length(config, '$.keys') > 0;",
     "CREATE TABLE health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL, pad BLOB) STRICT;",
+    // Revisions: one row each; `config` is the state it left (sealed like a provider's), NULL
+    // after a delete or once pruned.
+    "CREATE TABLE history (
+        revision INTEGER PRIMARY KEY, provider TEXT NOT NULL, at TEXT NOT NULL,
+        action TEXT NOT NULL, source TEXT NOT NULL, actor TEXT NOT NULL, changed TEXT NOT NULL,
+        etag TEXT, config TEXT, config_hash TEXT, sealed_with TEXT) STRICT;
+     CREATE INDEX history_provider ON history (provider, revision);
+     CREATE TABLE store_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+     INSERT INTO store_meta (name, value) VALUES ('revision', 0), ('compacted', 0);",
 ];
+
+/// What a store knows of its revisions when it opens.
+pub struct Revisions {
+    /// The latest revision.
+    pub head: i64,
+    /// Revisions up to this one are no longer in the change feed.
+    pub compacted: i64,
+    /// The change feed: the revisions after `compacted`, oldest first.
+    pub feed: Vec<Revision>,
+}
 
 pub struct Disk {
     conn: Connection,
     codec: Codec,
+    retention: Retention,
+}
+
+/// The columns of a revision's summary, in the order [`summary`] reads them.
+const SUMMARY: &str = "revision, provider, at, action, source, actor, changed, etag";
+
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
+    let action: String = r.get(3)?;
+    let source: String = r.get(4)?;
+    let changed: String = r.get(6)?;
+    Ok(Revision {
+        revision: r.get(0)?,
+        provider: r.get(1)?,
+        at: r.get(2)?,
+        action: action.parse().unwrap_or(RevisionAction::Update),
+        source: Source::parse(&source),
+        actor: r.get(5)?,
+        changed: serde_json::from_str(&changed).unwrap_or_default(),
+        etag: r.get(7)?,
+    })
 }
 
 impl Disk {
     /// Opens (or creates) the file, migrates it, and reads every provider. With a sealing codec,
     /// providers stored with their secrets in clear are sealed first; a provider sealed with
     /// another key (or any, without one) refuses the whole open, and nothing is changed.
-    pub fn open(path: &Path, codec: Codec) -> Result<(Disk, Vec<StoredProvider>), String> {
+    pub fn open(
+        path: &Path,
+        codec: Codec,
+        retention: Retention,
+    ) -> Result<(Disk, Vec<StoredProvider>, Revisions), String> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -71,13 +116,181 @@ impl Disk {
         })?;
         let (providers, stale) = Self::load(&conn, &codec)
             .map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
-        let mut disk = Disk { conn, codec };
-        if stale > 0 {
+        let mut disk = Disk {
+            conn,
+            codec,
+            retention,
+        };
+        let stale_history = disk
+            .stale_history()
+            .map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
+        if stale > 0 || stale_history > 0 {
             disk.rewrite_all(&providers)
                 .map_err(|e| format!("cannot rewrite the secrets of SQLite store {shown}: {e}"))?;
-            tracing::info!(providers = stale, store = %shown, "{}", super::sealing::REWRITTEN);
+            tracing::info!(providers = stale, revisions = stale_history, store = %shown, "{}", super::sealing::REWRITTEN);
         }
-        Ok((disk, providers))
+        disk.compact()
+            .map_err(|e| format!("cannot compact the history of SQLite store {shown}: {e}"))?;
+        let revisions = disk
+            .revisions()
+            .map_err(|e| format!("cannot read the history of SQLite store {shown}: {e}"))?;
+        Ok((disk, providers, revisions))
+    }
+
+    fn meta(&self, name: &str) -> rusqlite::Result<i64> {
+        self.conn.query_row(
+            "SELECT value FROM store_meta WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+    }
+
+    /// The head, the compaction mark and the change feed.
+    fn revisions(&self) -> Result<Revisions, String> {
+        let head = self.meta("revision").map_err(|e| e.to_string())?;
+        let compacted = self.meta("compacted").map_err(|e| e.to_string())?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {SUMMARY} FROM history WHERE revision > ?1 ORDER BY revision"
+            ))
+            .map_err(|e| e.to_string())?;
+        let feed = stmt
+            .query_map([compacted], summary)
+            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(Revisions {
+            head,
+            compacted,
+            feed,
+        })
+    }
+
+    /// Drops revisions beyond the feed's cap or older than the retention's days, and records
+    /// the highest dropped as the compaction mark.
+    pub fn compact(&mut self) -> Result<Option<i64>, String> {
+        let head = self.meta("revision").map_err(|e| e.to_string())?;
+        let cutoff = crate::history::cutoff(self.retention.days);
+        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        let dropped: Option<i64> = tx
+            .query_row(
+                "SELECT max(revision) FROM history WHERE revision <= ?1 OR at < ?2",
+                params![head - FEED_CAP, cutoff],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        let Some(dropped) = dropped else {
+            return Ok(None);
+        };
+        tx.execute("DELETE FROM history WHERE revision <= ?1", [dropped])
+            .map_err(|e| e.to_string())?;
+        tx.execute(
+            "UPDATE store_meta SET value = max(value, ?1) WHERE name = 'compacted'",
+            [dropped],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        Ok(Some(dropped))
+    }
+
+    /// How many kept states are not sealed as the codec would seal them now.
+    fn stale_history(&self) -> Result<usize, String> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sealed_with FROM history WHERE config IS NOT NULL")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .map_err(|e| e.to_string())?;
+        let mut stale = 0;
+        for sealed_with in rows {
+            let sealed_with = sealed_with.map_err(|e| e.to_string())?;
+            stale += usize::from(!self.codec.is_current(sealed_with.as_deref()));
+        }
+        Ok(stale)
+    }
+
+    /// A provider's kept revisions, newest first, and how many there are.
+    pub fn history(
+        &self,
+        name: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Option<(Vec<Revision>, usize)>, String> {
+        let total: usize = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM history WHERE provider = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if total == 0 {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY} FROM history WHERE provider = ?1 AND revision < ?2
+                 ORDER BY revision DESC LIMIT ?3"
+            ))
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map(
+                params![name, before.unwrap_or(i64::MAX), limit as i64],
+                summary,
+            )
+            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(Some((rows, total)))
+    }
+
+    /// Revision `revision` of provider `name`, with its state when kept.
+    pub fn revision(
+        &self,
+        name: &str,
+        revision: i64,
+    ) -> Result<Option<super::RevisionState>, String> {
+        let found = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {SUMMARY}, config, config_hash, sealed_with FROM history
+                     WHERE provider = ?1 AND revision = ?2"
+                ),
+                params![name, revision],
+                |r| {
+                    Ok((
+                        summary(r)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        let Some((revision, config, config_hash, sealed_with)) = found else {
+            return Ok(None);
+        };
+        let state = match config {
+            Some(config) => Some(StoredProvider {
+                config: self.codec.decode(
+                    name,
+                    &Row {
+                        config,
+                        sealed_with,
+                    },
+                )?,
+                name: name.to_string(),
+                config_hash,
+                etag: revision.etag.clone().unwrap_or_default(),
+            }),
+            None => None,
+        };
+        Ok(Some(super::RevisionState { revision, state }))
     }
 
     /// Every provider, and how many of them are not stored as `codec` would store them now (in
@@ -129,6 +342,49 @@ impl Disk {
             )
             .map_err(|e| e.to_string())?;
         }
+        let states: Vec<(i64, StoredProvider)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT revision, provider, config, config_hash, etag, sealed_with FROM history
+                     WHERE config IS NOT NULL",
+                )
+                .map_err(|e| e.to_string())?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        Row {
+                            config: r.get(2)?,
+                            sealed_with: r.get(5)?,
+                        },
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .map_err(|e| e.to_string())?;
+            rows.map(|row| {
+                let (revision, name, row, config_hash, etag) = row.map_err(|e| e.to_string())?;
+                Ok((
+                    revision,
+                    StoredProvider {
+                        config: self.codec.decode(&name, &row)?,
+                        name,
+                        config_hash,
+                        etag: etag.unwrap_or_default(),
+                    },
+                ))
+            })
+            .collect::<Result<_, String>>()?
+        };
+        for (revision, state) in &states {
+            let row = self.codec.encode(state)?;
+            tx.execute(
+                "UPDATE history SET config = ?2, sealed_with = ?3 WHERE revision = ?1",
+                params![revision, row.config, row.sealed_with],
+            )
+            .map_err(|e| e.to_string())?;
+        }
         tx.commit().map_err(|e| e.to_string())?;
         self.conn
             .execute_batch(
@@ -137,12 +393,57 @@ impl Disk {
             .map_err(|e| e.to_string())
     }
 
-    /// Writes a batch of changes in one transaction: all of them or none.
+    /// Writes a batch of changes and their revisions in one transaction: all of them or none.
+    /// Each revision keeps the state it left; a provider's states beyond the retention's count
+    /// are pruned (their summaries stay).
     pub fn write(
         &mut self,
         changes: &[(String, Option<Arc<StoredProvider>>)],
+        revisions: &[(Revision, Option<Arc<StoredProvider>>)],
     ) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        for (revision, state) in revisions {
+            let row = state.as_deref().map(|p| self.codec.encode(p)).transpose()?;
+            tx.prepare_cached(
+                "INSERT INTO history (revision, provider, at, action, source, actor, changed, etag,
+                     config, config_hash, sealed_with)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    revision.revision,
+                    revision.provider,
+                    revision.at,
+                    revision.action.to_string(),
+                    revision.source.as_str(),
+                    revision.actor,
+                    serde_json::to_string(&revision.changed).unwrap_or_default(),
+                    revision.etag,
+                    row.as_ref().map(|r| r.config.as_str()),
+                    state.as_ref().and_then(|p| p.config_hash.as_deref()),
+                    row.as_ref().and_then(|r| r.sealed_with.as_deref()),
+                ])
+            })
+            .map_err(|e| e.to_string())?;
+            tx.prepare_cached(
+                "UPDATE history SET config = NULL, sealed_with = NULL
+                 WHERE provider = ?1 AND config IS NOT NULL AND revision <= (
+                     SELECT revision FROM history WHERE provider = ?1 AND config IS NOT NULL
+                     ORDER BY revision DESC LIMIT 1 OFFSET ?2)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    revision.provider,
+                    self.retention.per_provider as i64
+                ])
+            })
+            .map_err(|e| e.to_string())?;
+        }
+        if let Some((last, _)) = revisions.last() {
+            tx.prepare_cached("UPDATE store_meta SET value = ?1 WHERE name = 'revision'")
+                .and_then(|mut s| s.execute([last.revision]))
+                .map_err(|e| e.to_string())?;
+        }
         for (name, state) in changes {
             match state {
                 Some(p) => {
