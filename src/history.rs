@@ -247,16 +247,23 @@ pub struct Retention {
     pub per_provider: usize,
     /// Revisions older than this many days are dropped, summary and state.
     pub days: u64,
+    /// The most revisions kept store-wide (the change feed's reach); older ones are compacted.
+    pub feed: i64,
 }
 
-/// The most revisions the change feed keeps, store-wide; older ones are compacted.
-pub const FEED_CAP: i64 = 100_000;
+impl Retention {
+    /// How many revisions pass between two compactions: 1024, or a quarter of a small feed.
+    pub fn compact_every(&self) -> i64 {
+        (self.feed / 4).clamp(1, 1024)
+    }
+}
 
 impl Default for Retention {
     fn default() -> Self {
         Retention {
             per_provider: 100,
             days: 90,
+            feed: 100_000,
         }
     }
 }

@@ -85,6 +85,11 @@ struct Serve {
     #[arg(long, env = "BIFROST_HISTORY_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(1..=36_500))]
     history_days: u64,
+    /// The most revisions kept store-wide, the change feed's reach: a watcher further behind
+    /// gets 410 and lists again.
+    #[arg(long, env = "BIFROST_HISTORY_FEED", default_value_t = 100_000,
+          value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+    history_feed: i64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
@@ -190,6 +195,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     let retention = bifrost_providers::history::Retention {
         per_provider: args.history_revisions,
         days: args.history_days,
+        feed: args.history_feed,
     };
     let store = store::open(
         &args.store,

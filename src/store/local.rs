@@ -22,14 +22,11 @@ use super::sealing::Codec;
 use super::sqlite::{Disk, Revisions};
 use super::{Change, Feed, Mutation, RevisionState, Store, Written};
 use crate::error::Error;
-use crate::history::{FEED_CAP, Retention, Revision, WriteMeta};
+use crate::history::{Retention, Revision, WriteMeta};
 use crate::provider::StoredProvider;
 
 /// The most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
-
-/// How many revisions pass between two compactions of the file's history.
-const COMPACT_EVERY: i64 = 1024;
 
 type Providers = BTreeMap<String, Arc<StoredProvider>>;
 
@@ -118,7 +115,8 @@ impl LocalStore {
             compacted: revisions.compacted,
             feed: revisions.feed.into(),
         };
-        let excess = shared.feed.len().saturating_sub(FEED_CAP as usize);
+        let feed_cap = usize::try_from(retention.feed).unwrap_or(usize::MAX);
+        let excess = shared.feed.len().saturating_sub(feed_cap);
         if excess > 0 {
             let through = shared.feed[excess - 1].revision;
             shared.compact(through);
@@ -452,7 +450,8 @@ impl Writer {
                 shared.head = last.revision;
             }
             shared.feed.extend(revisions.iter().map(|(r, _)| r.clone()));
-            let excess = shared.feed.len().saturating_sub(FEED_CAP as usize);
+            let feed_cap = usize::try_from(self.retention.feed).unwrap_or(usize::MAX);
+            let excess = shared.feed.len().saturating_sub(feed_cap);
             if excess > 0 {
                 let through = shared.feed[excess - 1].revision;
                 shared.compact(through);
@@ -465,8 +464,9 @@ impl Writer {
         if !revisions.is_empty() {
             self.tell.send_replace(head);
         }
+        let every = self.retention.compact_every();
         let first = revisions.first().map_or(head, |(r, _)| r.revision);
-        if first / COMPACT_EVERY != (head + 1) / COMPACT_EVERY {
+        if first / every != (head + 1) / every {
             self.compact();
         }
     }

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::sealing::{Codec, Row};
 use super::{Change, Feed, Mutation, RevisionState, Store, Written};
 use crate::error::Error;
-use crate::history::{FEED_CAP, Retention, Revision, Source, WriteMeta};
+use crate::history::{Retention, Revision, Source, WriteMeta};
 use crate::provider::StoredProvider;
 use crate::types::RevisionAction;
 
@@ -87,8 +87,7 @@ const PRUNE_STATES: &str = "UPDATE bifrost_history SET config = NULL, sealed_wit
 const NOTIFY: &str = "SELECT pg_notify('bifrost_changes', $1)";
 /// The columns of a revision's summary, in the order [`summary`] reads them.
 const SUMMARY: &str = "revision, provider, at, action, source, actor, changed, etag";
-/// How many revisions pass between two compactions.
-const COMPACT_EVERY: i64 = 1024;
+
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 const UPSERT: &str = "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
     VALUES ($1, $2::text::jsonb, $3, $4, $5)
@@ -500,7 +499,7 @@ impl Store for PostgresStore {
                 *head = (*head).max(*revision);
                 newer
             });
-            if revision % COMPACT_EVERY == 0 {
+            if revision % self.retention.compact_every() == 0 {
                 self.compact().await;
             }
         }
@@ -555,7 +554,7 @@ impl PostgresStore {
                              RETURNING revision)
                          UPDATE bifrost_revision SET compacted = greatest(compacted,
                              (SELECT coalesce(max(revision), 0) FROM gone)) WHERE id = 1",
-                        &[&FEED_CAP, &cutoff],
+                        &[&self.retention.feed, &cutoff],
                     )
                     .await
                     .map_err(failed)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sealing::{Codec, Row};
-use crate::history::{FEED_CAP, Retention, Revision, Source};
+use crate::history::{Retention, Revision, Source};
 use crate::provider::StoredProvider;
 use crate::types::RevisionAction;
 
@@ -176,7 +176,7 @@ impl Disk {
         let dropped: Option<i64> = tx
             .query_row(
                 "SELECT max(revision) FROM history WHERE revision <= ?1 OR at < ?2",
-                params![head - FEED_CAP, cutoff],
+                params![head - self.retention.feed, cutoff],
                 |r| r.get(0),
             )
             .map_err(|e| e.to_string())?;
