@@ -132,11 +132,74 @@ async fn run() {
     list(server.addr, 60, &mut rows, &mut per_provider).await;
     let rss = (rss_held, server.peak_rss_kib());
 
+    // Change propagation: from a PUT's 200 to a watcher's answer, on this server.
+    rows.push(Row::new(
+        "change propagation: PUT 200 -> watcher, one server",
+        1,
+        &propagation(server.addr, server.addr, 200).await,
+    ));
+    // And across two replicas on PostgreSQL, when the bench has one.
+    if let Ok(admin) = std::env::var("BIFROST_TEST_POSTGRES_URL") {
+        let database = format!("bifrost_bench_{}", std::process::id());
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL for the replica bench");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {database}"))
+            .await
+            .expect("create the bench database");
+        let mut url = url::Url::parse(&admin).expect("a PostgreSQL URL");
+        url.set_path(&database);
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Server::start_on(&dir_a, url.as_str());
+        let b = Server::start_on(&dir_b, url.as_str());
+        rows.push(Row::new(
+            "change propagation: PUT 200 on A -> watcher on B, PostgreSQL",
+            1,
+            &propagation(a.addr, b.addr, 200).await,
+        ));
+        drop((a, b));
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            .await;
+    }
+
     print_report(&rows, &per_provider, rss);
     println!(
         "\ntotal bench time: {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// `samples` times: a watcher long-polls `watcher` for the next revision, a PUT goes to `writer`;
+/// the latency is from the PUT's 200 to the watcher's answer (0 when the answer came first).
+async fn propagation(writer: SocketAddr, watcher: SocketAddr, samples: usize) -> Stats {
+    let revision = |body: &[u8]| -> i64 {
+        serde_json::from_slice::<Value>(body).expect("JSON")["revision"]
+            .as_i64()
+            .expect("a revision")
+    };
+    let (_, first) = call(watcher, "GET", "/api/changes?timeout=0&since=0", b"").await;
+    let mut since = revision(&first);
+    let mut latencies = Vec::with_capacity(samples);
+    let started = Instant::now();
+    for i in 0..samples {
+        let path = format!("/api/changes?since={since}&timeout=10");
+        let waiting = tokio::spawn(async move {
+            let (status, body) = call(watcher, "GET", &path, b"").await;
+            assert_eq!(status, 200);
+            (body, Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (status, _) = call(writer, "PUT", "/api/providers/bench-watch", &body(i)).await;
+        assert_eq!(status, 200);
+        let written = Instant::now();
+        let (answer, seen) = waiting.await.expect("the watcher");
+        since = revision(&answer);
+        latencies.push(seen.saturating_duration_since(written));
+    }
+    Stats::of(latencies, started.elapsed())
 }
 
 /// The encryption key of the sealed server (a fixed test key: 32 bytes in base64).
@@ -379,6 +442,16 @@ struct Server {
 impl Server {
     /// A release server on a new SQLite file in `dir`, sealing secrets with `key` if given.
     fn start(dir: &tempfile::TempDir, key: Option<&str>) -> Self {
+        let store = format!("sqlite://{}", dir.path().join("providers.db").display());
+        Self::launch(dir, key, &store)
+    }
+
+    /// A release server on the store at `url` (a PostgreSQL replica), its log in `dir`.
+    fn start_on(dir: &tempfile::TempDir, url: &str) -> Self {
+        Self::launch(dir, None, url)
+    }
+
+    fn launch(dir: &tempfile::TempDir, key: Option<&str>, store: &str) -> Self {
         let log = dir.path().join("server.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"));
         command.env_remove("BIFROST_ENCRYPTION_KEY");
@@ -394,10 +467,7 @@ impl Server {
                 "json",
                 "--store",
             ])
-            .arg(format!(
-                "sqlite://{}",
-                dir.path().join("providers.db").display()
-            ))
+            .arg(store)
             .env(
                 "RUST_LOG",
                 std::env::var("BIFROST_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -586,6 +656,22 @@ fn print_report(rows: &[Row], per_provider: &[(usize, f64)], (held, listed): (u6
         "| PUT 64 writers: server / raw SQLite (1 writer) | {:.2} | >= 2 |",
         rate("PUT: server, 64 writers") / raw
     );
+    let ms_of = |label: &str| {
+        rows.iter()
+            .find(|r| r.label == label)
+            .map(|r| (ms(r.p50), ms(r.p99)))
+    };
+    if let Some((p50, p99)) = ms_of("change propagation: PUT 200 -> watcher, one server") {
+        println!(
+            "| change propagation, one server: p50 / p99 ms | {p50:.2} / {p99:.2} | p99 <= 10 |"
+        );
+    }
+    if let Some((p50, p99)) = ms_of("change propagation: PUT 200 on A -> watcher on B, PostgreSQL")
+    {
+        println!(
+            "| change propagation, two PostgreSQL replicas: p50 / p99 ms | {p50:.2} / {p99:.2} | p99 <= 100 |"
+        );
+    }
     if let Some(r) = p8 {
         println!(
             "| PUT 8 writers: p99 / p50 | {:.2} | <= 5 |",
