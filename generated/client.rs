@@ -1274,7 +1274,7 @@ let response = client.rollback_provider()
     }
     /**Watch for changes
 
-Every change after `since`, oldest first. Answers at once when there are changes, else when one arrives or `timeout` seconds pass (then with an empty list). A write through any replica sharing the database wakes the watchers of every replica. List the providers first (`GET /api/providers` carries the store's revision in `X-Bifrost-Revision`), then watch from that revision: no change is missed. 410 `revision_compacted` when `since` is older than what is kept: list again, then watch.
+Every change after `since`, oldest first. Answers at once when there are changes, else when one arrives or `timeout` seconds pass (then with an empty list). A write through any replica sharing the database wakes the watchers of every replica. List the providers first (`GET /api/providers` carries the store's revision in `X-Bifrost-Revision`), then watch from that revision: no change is missed. 410 `revision_compacted` when `since` is older than what is kept, `revision_unknown` when it is newer than the store's latest revision: list again, then watch.
 
 Sends a `GET` request to `/api/changes`
 

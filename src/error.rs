@@ -38,6 +38,11 @@ pub enum Error {
         "Revision {0} is older than the oldest change kept: list the providers again, then watch from the list's X-Bifrost-Revision"
     )]
     Compacted(i64),
+    /// A revision newer than any the store made (the store was replaced or restored).
+    #[error(
+        "Revision {0} is newer than the store's latest: the store was replaced or restored; list the providers again, then watch from the list's X-Bifrost-Revision"
+    )]
+    UnknownRevision(i64),
     /// A key with that id, or that non-empty name, exists (the field names which).
     #[error("{message}")]
     KeyExists {
@@ -202,6 +207,12 @@ impl From<Error> for ApiError {
             Error::Compacted(_) => ApiError::new(
                 ErrorStatusCode::from_u16(410).expect("410 is an error status"),
                 "revision_compacted",
+                internal,
+                Some("since".to_string()),
+            ),
+            Error::UnknownRevision(_) => ApiError::new(
+                ErrorStatusCode::from_u16(410).expect("410 is an error status"),
+                "revision_unknown",
                 internal,
                 Some("since".to_string()),
             ),

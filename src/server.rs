@@ -267,6 +267,14 @@ impl ProvidersApi for Server {
     ) -> Result<HttpResponseOk<HistoryResponse>, ApiError> {
         let name = path_name(path)?;
         let HistoryQuery { limit, before } = query.into_inner();
+        if limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+            return Err(Error::invalid("invalid_query", "limit", "limit must be 1 to 1000").into());
+        }
+        if before.is_some_and(|b| b < 1) {
+            return Err(
+                Error::invalid("invalid_query", "before", "before must be 1 or more").into(),
+            );
+        }
         let limit = limit.unwrap_or(100).clamp(1, 1000) as usize;
         let (revisions, total) = rqctx
             .context()
@@ -317,7 +325,19 @@ impl ProvidersApi for Server {
     ) -> Result<HttpResponseOk<ChangesResponse>, ApiError> {
         let ChangesQuery { since, timeout } = query.into_inner();
         let since = since.unwrap_or(0);
-        let wait = Duration::from_secs(timeout.unwrap_or(30).clamp(0, 60) as u64);
+        let timeout = timeout.unwrap_or(30);
+        if since < 0 {
+            return Err(Error::invalid("invalid_query", "since", "since must be 0 or more").into());
+        }
+        if !(0..=60).contains(&timeout) {
+            return Err(Error::invalid(
+                "invalid_query",
+                "timeout",
+                "timeout must be 0 to 60 seconds",
+            )
+            .into());
+        }
+        let wait = Duration::from_secs(timeout as u64);
         let deadline = tokio::time::Instant::now() + wait;
         let store = &rqctx.context().store;
         let mut heads = store.watch();
@@ -326,6 +346,10 @@ impl ProvidersApi for Server {
                 Feed::Compacted => return Err(Error::Compacted(since).into()),
                 Feed::Changes(changes, revision) => (changes, revision),
             };
+            // A revision the store never made: it was replaced or restored; list again.
+            if since > revision {
+                return Err(Error::UnknownRevision(since).into());
+            }
             let now = tokio::time::Instant::now();
             if !changes.is_empty() || now >= deadline {
                 return Ok(HttpResponseOk(ChangesResponse {

@@ -208,6 +208,18 @@ async fn the_feed_follows_a_list_without_gaps_and_compacts(backend: Backend) {
         (json!([]), json!(listed))
     );
 
+    // A revision the store never made: 410, list again.
+    let (status, err) = call(
+        &server,
+        "GET",
+        &format!("/api/changes?since={}&timeout=0", listed + 1000),
+        None,
+    )
+    .await;
+    assert_error(status, &err, 410, "revision_unknown");
+    let (status, err) = call(&server, "GET", "/api/changes?timeout=61", None).await;
+    assert_error(status, &err, 400, "invalid_query");
+
     // A long poll answers when a write lands.
     let url = format!("{}/api/changes?since={listed}&timeout=20", server.url);
     let waiter = tokio::spawn(async move {
