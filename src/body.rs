@@ -20,6 +20,13 @@ use crate::error::Error;
 /// rather than a reset connection; past this the connection is simply closed.
 const DRAIN_LIMIT: usize = 64 << 20;
 
+/// The longest pause between two parts of a body: a body that stops arriving is dropped (408),
+/// and the memory it held with it.
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The longest a whole body may take to arrive (a body trickled in byte by byte included).
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A request body decoded from JSON into `T`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -71,7 +78,17 @@ async fn read_limited(
     let mut body = request.into_body();
     let mut bytes = Vec::new();
     let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
+    let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
+    loop {
+        let wait = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(BODY_IDLE);
+        let Ok(next) = tokio::time::timeout(wait, body.frame()).await else {
+            return Err(to_http(Error::BodyTimeout));
+        };
+        let Some(frame) = next else {
+            break;
+        };
         let frame = frame.map_err(|e| {
             to_http(Error::invalid_request(
                 "invalid_body",
@@ -84,8 +101,8 @@ async fn read_limited(
         seen = seen.saturating_add(chunk.len());
         if seen > limit {
             while seen < DRAIN_LIMIT {
-                match body.frame().await {
-                    Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                match tokio::time::timeout(BODY_IDLE, body.frame()).await {
+                    Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
                     _ => break,
                 }
             }

@@ -53,6 +53,9 @@ pub enum Error {
     PreconditionFailed(String),
     #[error("Request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// The body stopped arriving, or took too long.
+    #[error("The request body stopped arriving (more than 10 s between two parts, or 30 s in all)")]
+    BodyTimeout,
     #[error("No route for {0}")]
     RouteNotFound(String),
     #[error("Method {0} is not allowed on this path")]
@@ -237,6 +240,12 @@ impl From<Error> for ApiError {
             Error::MethodNotAllowed(_) => ApiError::new(
                 ErrorStatusCode::from_u16(405).expect("405 is an error status"),
                 "method_not_allowed",
+                internal,
+                None,
+            ),
+            Error::BodyTimeout => ApiError::new(
+                ErrorStatusCode::from_u16(408).expect("408 is an error status"),
+                "body_timeout",
                 internal,
                 None,
             ),

@@ -352,10 +352,7 @@ impl ProvidersApi for Server {
             }
             let now = tokio::time::Instant::now();
             if !changes.is_empty() || now >= deadline {
-                return Ok(HttpResponseOk(ChangesResponse {
-                    changes: changes.iter().map(|c| c.change()).collect(),
-                    revision,
-                }));
+                return Ok(HttpResponseOk(ChangesResponse { changes, revision }));
             }
             // Woken by a write (on any replica, through the store), or at least every second.
             let nap = (deadline - now).min(Duration::from_secs(1));

@@ -340,7 +340,8 @@ async fn a_write_on_one_replica_wakes_a_watcher_on_another() {
         latencies.push(seen.duration_since(written));
     }
     assert!(
-        latencies.iter().all(|l| *l < Duration::from_millis(900)),
+        // Watchers also re-read every second; well under that means the notification woke it.
+        latencies.iter().all(|l| *l < Duration::from_millis(400)),
         "a watcher on the other replica waited {latencies:?} (the notification did not wake it)"
     );
 }

@@ -241,3 +241,30 @@ async fn a_server_whose_database_is_unreachable_refuses_to_start_and_says_why() 
         "the password leaked: {stderr}"
     );
 }
+
+/// A body that stops arriving is dropped with a 408 (and the memory it held), and the server
+/// keeps serving others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_dropped_with_a_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start();
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"PUT /api/providers/openai HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n{\"keys\":")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // Others are served while it stalls.
+    assert_eq!(put(&server, "groq", &serde_json::json!({})).await.0, 200);
+    let mut answer = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(20), stalled.read_to_end(&mut answer)).await;
+    let waited = started.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "the stalled upload was held for {waited:?}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(waited < Duration::from_secs(15), "{waited:?}");
+    assert_eq!(get(&server, "openai").await.0, 404, "nothing was stored");
+}

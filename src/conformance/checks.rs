@@ -185,6 +185,15 @@ pub static ALL: &[Check] = &[
         if_none_match_creates_only
     ),
     check!(
+        "revisions.history_and_rollback",
+        "each write is a revision in the provider's history (newest first, with action and changed fields); a rollback brings back the earlier state, secrets included",
+        [
+            (G1, "Bifrost has no history"),
+            (G2, "Bifrost has no history")
+        ],
+        history_and_rollback
+    ),
+    check!(
         "notfound.get_missing",
         "GET of a provider that does not exist is a 404",
         [],
@@ -700,6 +709,76 @@ async fn if_none_match_creates_only(t: &Target) -> Checked {
         .call("PUT", &path, Some(&body), &[("If-None-Match", "*")])
         .await?;
     status(&again, 412, "create-only PUT of an existing name")
+}
+
+async fn history_and_rollback(t: &Target) -> Checked {
+    let (name, first) = created(t, json!([{"id": "bfc-h", "name": "h", "value": LONG}])).await?;
+    let edit = custom(
+        json!({"keys": [{"id": "bfc-h", "name": "h", "value": "sk-second-secret-0123456789"}],
+                             "network_config": {"max_retries": 2}}),
+    );
+    status(&t.put(&name, &edit).await?, 200, "second PUT")?;
+    let history = t
+        .call("GET", &format!("/api/providers/{name}/history"), None, &[])
+        .await?;
+    status(&history, 200, "GET history")?;
+    let revisions = history.body["revisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    equal(
+        &json!(revisions.len()),
+        &json!(2),
+        "revisions of the provider",
+    )?;
+    equal(
+        &revisions[0]["action"],
+        &json!("update"),
+        "newest revision's action",
+    )?;
+    equal(
+        &revisions[1]["action"],
+        &json!("create"),
+        "oldest revision's action",
+    )?;
+    let changed = revisions[0]["changed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !changed.contains(&json!("network_config.max_retries")) {
+        return Err(format!(
+            "changed does not name network_config.max_retries: {}",
+            shown(&revisions[0])
+        ));
+    }
+    let older = revisions[1]["revision"]
+        .as_i64()
+        .ok_or("a revision without its number")?;
+    if revisions[0]["revision"]
+        .as_i64()
+        .is_none_or(|newer| newer <= older)
+    {
+        return Err("revision numbers do not grow".into());
+    }
+    let back = t
+        .call(
+            "POST",
+            &format!("/api/providers/{name}/rollback"),
+            Some(&json!({"revision": older})),
+            &[],
+        )
+        .await?;
+    status(&back, 200, "rollback")?;
+    equal(
+        &back.body["keys"][0]["value"],
+        &first["keys"][0]["value"],
+        "the secret after the rollback",
+    )?;
+    equal(
+        &back.body["network_config"]["max_retries"],
+        &json!(0),
+        "the setting after the rollback",
+    )
 }
 
 async fn get_missing(t: &Target) -> Checked {

@@ -24,6 +24,7 @@ use super::{Change, Feed, Mutation, RevisionState, Store, Written};
 use crate::error::Error;
 use crate::history::{Retention, Revision, WriteMeta};
 use crate::provider::StoredProvider;
+use crate::types::ProviderChange;
 
 /// The most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -35,7 +36,9 @@ struct Shared {
     providers: Providers,
     head: i64,
     compacted: i64,
-    feed: VecDeque<Revision>,
+    /// The feed keeps what a watcher is told (not the changed fields), so that its reach costs
+    /// little memory.
+    feed: VecDeque<ProviderChange>,
 }
 
 impl Shared {
@@ -113,7 +116,7 @@ impl LocalStore {
             providers,
             head: revisions.head,
             compacted: revisions.compacted,
-            feed: revisions.feed.into(),
+            feed: revisions.feed.iter().map(Revision::change).collect(),
         };
         let feed_cap = usize::try_from(retention.feed).unwrap_or(usize::MAX);
         let excess = shared.feed.len().saturating_sub(feed_cap);
@@ -449,7 +452,9 @@ impl Writer {
             if let Some((last, _)) = revisions.last() {
                 shared.head = last.revision;
             }
-            shared.feed.extend(revisions.iter().map(|(r, _)| r.clone()));
+            shared
+                .feed
+                .extend(revisions.iter().map(|(r, _)| r.change()));
             let feed_cap = usize::try_from(self.retention.feed).unwrap_or(usize::MAX);
             let excess = shared.feed.len().saturating_sub(feed_cap);
             if excess > 0 {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::history::{Retention, Revision, WriteMeta};
 use crate::provider::StoredProvider;
+use crate::types::ProviderChange;
 
 pub use local::LocalStore;
 pub use postgres::PostgresStore;
@@ -56,7 +57,7 @@ pub struct RevisionState {
 #[derive(Debug)]
 pub enum Feed {
     /// Every change after it, oldest first (at most a page), and the latest revision.
-    Changes(Vec<Revision>, i64),
+    Changes(Vec<ProviderChange>, i64),
     /// The revision is older than the oldest change kept.
     Compacted,
 }

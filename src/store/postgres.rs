@@ -469,7 +469,7 @@ impl Store for PostgresStore {
             let changes = rows
                 .iter()
                 .filter(|r| r.get::<_, Option<i64>>(2).is_some())
-                .map(|r| summary_at(r, 2))
+                .map(|r| summary_at(r, 2).change())
                 .collect();
             Ok(Feed::Changes(changes, head))
         })
@@ -705,9 +705,6 @@ fn summary_at(r: &tokio_postgres::Row, at: usize) -> Revision {
 async fn listen(config: tokio_postgres::Config, head: watch::Sender<i64>) {
     use futures_util::StreamExt;
     loop {
-        if head.is_closed() {
-            return;
-        }
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
                 let mut messages =

@@ -4,6 +4,7 @@
 //! start instead of serving a stale copy. WAL with `synchronous = FULL`: a committed write is on
 //! disk before the writer hears back.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,6 +60,9 @@ pub struct Disk {
     conn: Connection,
     codec: Codec,
     retention: Retention,
+    /// Per provider written since the file was opened, the revisions whose state is kept,
+    /// oldest first: pruning a provider's oldest state is then one update by key.
+    kept: HashMap<String, VecDeque<i64>>,
 }
 
 /// The columns of a revision's summary, in the order [`summary`] reads them.
@@ -120,6 +124,7 @@ impl Disk {
             conn,
             codec,
             retention,
+            kept: HashMap::new(),
         };
         let stale_history = disk
             .stale_history()
@@ -402,8 +407,18 @@ impl Disk {
         revisions: &[(Revision, Option<Arc<StoredProvider>>)],
     ) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        // The kept states after this batch, published only once it commits.
+        let mut kept: HashMap<String, VecDeque<i64>> = HashMap::new();
+        // Each state is encoded (sealed) once, for its history row and its provider row.
+        let mut encoded: HashMap<*const StoredProvider, Row> = HashMap::new();
         for (revision, state) in revisions {
-            let row = state.as_deref().map(|p| self.codec.encode(p)).transpose()?;
+            let row = match state {
+                Some(p) => {
+                    let row = self.codec.encode(p)?;
+                    Some(&*encoded.entry(Arc::as_ptr(p)).or_insert(row))
+                }
+                None => None,
+            };
             tx.prepare_cached(
                 "INSERT INTO history (revision, provider, at, action, source, actor, changed, etag,
                      config, config_hash, sealed_with)
@@ -425,19 +440,39 @@ impl Disk {
                 ])
             })
             .map_err(|e| e.to_string())?;
-            tx.prepare_cached(
-                "UPDATE history SET config = NULL, sealed_with = NULL
-                 WHERE provider = ?1 AND config IS NOT NULL AND revision <= (
-                     SELECT revision FROM history WHERE provider = ?1 AND config IS NOT NULL
-                     ORDER BY revision DESC LIMIT 1 OFFSET ?2)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    revision.provider,
-                    self.retention.per_provider as i64
-                ])
-            })
-            .map_err(|e| e.to_string())?;
+            if state.is_none() {
+                continue;
+            }
+            let states = match kept.entry(revision.provider.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let known = match self.kept.get(&revision.provider) {
+                        Some(known) => known.clone(),
+                        None => tx
+                            .prepare_cached(
+                                "SELECT revision FROM history WHERE provider = ?1
+                                 AND config IS NOT NULL AND revision < ?2 ORDER BY revision",
+                            )
+                            .and_then(|mut q| {
+                                q.query_map(params![revision.provider, revision.revision], |r| {
+                                    r.get::<_, i64>(0)
+                                })?
+                                .collect::<rusqlite::Result<VecDeque<i64>>>()
+                            })
+                            .map_err(|e| e.to_string())?,
+                    };
+                    e.insert(known)
+                }
+            };
+            states.push_back(revision.revision);
+            while states.len() > self.retention.per_provider {
+                let oldest = states.pop_front().expect("a state beyond the count");
+                tx.prepare_cached(
+                    "UPDATE history SET config = NULL, sealed_with = NULL WHERE revision = ?1",
+                )
+                .and_then(|mut q| q.execute([oldest]))
+                .map_err(|e| e.to_string())?;
+            }
         }
         if let Some((last, _)) = revisions.last() {
             tx.prepare_cached("UPDATE store_meta SET value = ?1 WHERE name = 'revision'")
@@ -447,7 +482,10 @@ impl Disk {
         for (name, state) in changes {
             match state {
                 Some(p) => {
-                    let row = self.codec.encode(p)?;
+                    let row = match encoded.remove(&Arc::as_ptr(p)) {
+                        Some(row) => row,
+                        None => self.codec.encode(p)?,
+                    };
                     tx.prepare_cached(
                         "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
                          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -473,7 +511,9 @@ impl Disk {
                 }
             }
         }
-        tx.commit().map_err(|e| e.to_string())
+        tx.commit().map_err(|e| e.to_string())?;
+        self.kept.extend(kept);
+        Ok(())
     }
 
     /// Caps the file at `pages` pages, so that a test can make the disk "full".
