@@ -13,6 +13,7 @@ pub mod body;
 pub mod config_file;
 pub mod conformance;
 pub mod error;
+pub mod front;
 pub mod history;
 pub mod keys;
 pub mod logging;

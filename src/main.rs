@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use bifrost_providers::auth::AdminToken;
 use bifrost_providers::store::{Codec, Sealer};
-use bifrost_providers::{api, config_file, conformance, logging, server, store};
+use bifrost_providers::{api, config_file, conformance, front, logging, server, store};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -90,6 +90,17 @@ struct Serve {
     #[arg(long, env = "BIFROST_HISTORY_FEED", default_value_t = 100_000,
           value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
     history_feed: i64,
+    /// The most connections open at once; beyond it new ones are closed at once. Default: half
+    /// the open file limit (raised to its hard limit at start) less a reserve, at most 10000.
+    /// 0 serves without the connection guard (the HTTP server listens itself: faster, but a
+    /// connection that sends nothing is then never closed).
+    #[arg(long, env = "BIFROST_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a connection may move no byte either way before it is closed (a new connection
+    /// must send its first byte within 10 s). Above 60, the longest long poll.
+    #[arg(long, env = "BIFROST_IDLE_TIMEOUT", default_value_t = 75,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
@@ -161,10 +172,23 @@ async fn serve(args: Serve) -> Result<(), String> {
     // Two rustls providers are linked (dropshot's and the client crate's); pick one, once.
     bifrost_providers_client::connect::install_tls_provider();
     // Each connection holds a descriptor: raise the soft limit to the hard one, as servers do.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!(limit, "open file limit"),
-        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
-    }
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::info!(limit, "open file limit");
+            limit
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open file limit");
+            1024
+        }
+    };
+    // Each guarded connection takes two descriptors (the client's and the relay's); keep some
+    // for the store, the log and the listeners.
+    let max_connections = args.max_connections.unwrap_or_else(|| {
+        usize::try_from(files.saturating_sub(128) / 2)
+            .unwrap_or(usize::MAX)
+            .clamp(16, 10_000)
+    });
     let admin_token = args
         .admin_token
         .as_deref()
@@ -214,7 +238,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             tracing::info!(provider, ?outcome, file = %path.display(), "config file provider loaded");
         }
     }
-    let settings = server::Settings {
+    let mut settings = server::Settings {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
@@ -223,9 +247,33 @@ async fn serve(args: Serve) -> Result<(), String> {
     };
     let https = settings.tls.is_some();
     let authenticated = settings.admin_token.is_some();
+    // With the connection guard, the server listens on loopback behind it.
+    let guarded = if max_connections > 0 {
+        let public = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+        settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Some(public)
+    } else {
+        None
+    };
     let server = server::start(settings, logging::dropshot_logger())?;
+    let local_addr = match guarded {
+        Some(public) => {
+            let addr = public.local_addr().map_err(|e| e.to_string())?;
+            let guard = front::Guard {
+                max_connections,
+                first_byte: std::time::Duration::from_secs(10),
+                idle: std::time::Duration::from_secs(args.idle_timeout),
+            };
+            tokio::spawn(front::run(public, server.local_addr(), guard));
+            addr
+        }
+        None => server.local_addr(),
+    };
     tracing::info!(
-        local_addr = %server.local_addr(),
+        local_addr = %local_addr,
+        max_connections,
         store = %store::shown_url(&args.store),
         admin_token = authenticated,
         https,

@@ -268,3 +268,47 @@ async fn a_stalled_body_is_dropped_with_a_408() {
     assert!(waited < Duration::from_secs(15), "{waited:?}");
     assert_eq!(get(&server, "openai").await.0, 404, "nothing was stored");
 }
+
+/// Connections that send nothing take no room from clients that speak: past the cap, a new
+/// connection takes the place of the oldest silent one; silent ones are closed after 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_lock_clients_out() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start_with(&[], &["--max-connections", "16"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        let started = Instant::now();
+        let (status, _) = put(
+            &server,
+            "openai",
+            &serde_json::json!({"network_config": {"max_retries": i}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Every silent connection is closed by the server within its first-byte time.
+    let started = Instant::now();
+    for mut socket in silent {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(15), socket.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a silent connection stayed open"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+}
