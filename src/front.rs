@@ -7,10 +7,11 @@
 //! instead and relays each connection to the server on a loopback address: a connection that
 //! sends nothing within [`Guard::first_byte`], or moves no byte either way for
 //! [`Guard::idle`], is closed. At [`Guard::max_connections`], a new connection takes the place
-//! of the oldest one that has not sent anything yet; when every open connection has, the new one
-//! is closed at once. So a flood of silent connections never locks out a client that speaks at
-//! once, and never holds more than the cap. Bodies that stop arriving mid-request are the
-//! server's to drop (408).
+//! of the oldest one that has not been answered yet (no byte from the server: silent, or
+//! trickling its headers, or a long poll still waiting); when every open connection has been, the
+//! new one is closed at once. So a flood of silent or slow connections never locks out a client
+//! that speaks at once, and never holds more than the cap. Bodies that stop arriving mid-request
+//! are the server's to drop (408), headers that trickle hyper's (30 s).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -32,14 +33,13 @@ pub struct Guard {
     pub idle: Duration,
 }
 
-/// The connections that have not sent their first byte yet, oldest first, each with the way to
-/// close it.
-type Silent = Arc<Mutex<VecDeque<(u64, oneshot::Sender<()>)>>>;
+/// The connections the server has not answered yet, oldest first, each with the way to close it.
+type Unanswered = Arc<Mutex<VecDeque<(u64, oneshot::Sender<()>)>>>;
 
 /// Relays every connection accepted on `listener` to `upstream`, within the guard's limits.
 pub async fn run(listener: TcpListener, upstream: SocketAddr, guard: Guard) {
     let slots = Arc::new(Semaphore::new(guard.max_connections));
-    let silent: Silent = Arc::default();
+    let unanswered: Unanswered = Arc::default();
     let mut refused: u64 = 0;
     let mut next_id: u64 = 0;
     loop {
@@ -55,8 +55,11 @@ pub async fn run(listener: TcpListener, upstream: SocketAddr, guard: Guard) {
         let slot = match Arc::clone(&slots).try_acquire_owned() {
             Ok(slot) => Some(slot),
             Err(_) => {
-                // Make room: close the oldest connection that has said nothing yet.
-                let evicted = silent.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                // Make room: close the oldest connection not answered yet.
+                let evicted = unanswered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front();
                 match evicted {
                     Some((_, close)) => {
                         let _ = close.send(());
@@ -86,19 +89,20 @@ pub async fn run(listener: TcpListener, upstream: SocketAddr, guard: Guard) {
         };
         next_id += 1;
         let (id, (close, closed)) = (next_id, oneshot::channel());
-        silent
+        unanswered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push_back((id, close));
-        let silent = Arc::clone(&silent);
+        let unanswered = Arc::clone(&unanswered);
         tokio::spawn(async move {
-            relay(client, upstream, guard, closed, || {
-                silent
+            let forget = || {
+                unanswered
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .retain(|(other, _)| *other != id);
-            })
-            .await;
+            };
+            relay(client, upstream, guard, closed, &forget).await;
+            forget();
             drop(slot);
         });
     }
@@ -106,22 +110,21 @@ pub async fn run(listener: TcpListener, upstream: SocketAddr, guard: Guard) {
 
 /// One connection: its first bytes within `first_byte`, then both directions until either side
 /// closes or nothing moves for `idle`.
-/// `closed` fires when the connection is evicted before its first byte; `spoke` runs once it
-/// is no longer silent (or gone).
+/// `closed` fires when the connection is evicted before the server answered it; `answered` runs
+/// at the server's first byte.
 async fn relay(
     mut client: TcpStream,
     upstream: SocketAddr,
     guard: Guard,
-    closed: oneshot::Receiver<()>,
-    spoke: impl FnOnce(),
+    mut closed: oneshot::Receiver<()>,
+    answered: &(dyn Fn() + Sync),
 ) {
     let _ = client.set_nodelay(true);
     let mut first = vec![0u8; 16 << 10];
     let read = tokio::select! {
         read = tokio::time::timeout(guard.first_byte, client.read(&mut first)) => read,
-        _ = closed => return,
+        _ = &mut closed => return,
     };
-    spoke();
     let n = match read {
         Ok(Ok(n)) if n > 0 => n,
         _ => return,
@@ -138,9 +141,11 @@ async fn relay(
     let mut to_server = first;
     let mut to_client = vec![0u8; 64 << 10];
     let (mut client_open, mut server_open) = (true, true);
+    let mut waiting = true;
     let mut deadline = Instant::now() + guard.idle;
     while client_open || server_open {
         tokio::select! {
+            _ = &mut closed, if waiting => return,
             read = client_read.read(&mut to_server), if client_open => match read {
                 Ok(0) | Err(_) => {
                     client_open = false;
@@ -159,6 +164,10 @@ async fn relay(
                     let _ = client_write.shutdown().await;
                 }
                 Ok(n) => {
+                    if waiting {
+                        waiting = false;
+                        answered();
+                    }
                     if client_write.write_all(&to_client[..n]).await.is_err() {
                         return;
                     }

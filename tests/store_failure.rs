@@ -269,16 +269,26 @@ async fn a_stalled_body_is_dropped_with_a_408() {
     assert_eq!(get(&server, "openai").await.0, 404, "nothing was stored");
 }
 
-/// Connections that send nothing take no room from clients that speak: past the cap, a new
-/// connection takes the place of the oldest silent one; silent ones are closed after 10 s.
+/// Connections that send nothing, or trickle their headers, take no room from clients that
+/// speak: past the cap, a new connection takes the place of the oldest one not answered yet;
+/// silent ones are closed after 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_connections_cannot_lock_clients_out() {
-    use tokio::io::AsyncReadExt;
+async fn silent_and_slow_connections_cannot_lock_clients_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start_with(&[], &["--max-connections", "16"]);
     let addr = server.url.trim_start_matches("http://").to_string();
-    let mut silent = Vec::new();
-    for _ in 0..40 {
-        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    let (mut silent, mut slow) = (Vec::new(), Vec::new());
+    for i in 0..40 {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 0 {
+            silent.push(socket);
+        } else {
+            socket
+                .write_all(b"GET /api/providers HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+            slow.push(socket);
+        }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..5 {
