@@ -19,10 +19,17 @@ async fn call(server: &TestServer, method: &str, path: &str, body: Option<Value>
     (status, body)
 }
 
-async fn with_actor(server: &TestServer, name: &str, body: &Value, actor: &str) -> (u16, Value) {
+/// A call with a JSON body and one extra header.
+async fn with_header(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: &Value,
+    header: (&str, &str),
+) -> (u16, Value) {
     let response = common::http()
-        .put(format!("{}/api/providers/{name}", server.url))
-        .header("X-Bifrost-Actor", actor)
+        .request(method.parse().unwrap(), format!("{}{path}", server.url))
+        .header(header.0, header.1)
         .json(body)
         .send()
         .await
@@ -55,11 +62,12 @@ async fn history_records_every_write_and_rollback_restores_secrets(backend: Back
     );
     let start = listed_revision(&server).await;
 
-    let (status, created) = with_actor(
+    let (status, created) = with_header(
         &server,
-        "openai",
+        "PUT",
+        "/api/providers/openai",
         &json!({"keys": [{"id": "k1", "name": "a", "value": FIRST}]}),
-        "alice@example.com",
+        ("X-Bifrost-Actor", "alice@example.com"),
     )
     .await;
     assert_eq!(status, 200, "{created}");
@@ -159,7 +167,14 @@ async fn history_records_every_write_and_rollback_restores_secrets(backend: Back
     assert_eq!(status, 200);
     assert_eq!(again["keys"][0]["value"], created["keys"][0]["value"]);
     // A stale If-Match and an unknown revision are refused, and change nothing.
-    let (status, err) = rollback_if_match(&server, first, "\"stale\"").await;
+    let (status, err) = with_header(
+        &server,
+        "POST",
+        "/api/providers/openai/rollback",
+        &json!({ "revision": first }),
+        ("If-Match", "\"stale\""),
+    )
+    .await;
     assert_error(status, &err, 412, "precondition_failed");
     let (status, err) = call(
         &server,
@@ -176,18 +191,6 @@ async fn history_records_every_write_and_rollback_restores_secrets(backend: Back
         let rows = server.stored_rows();
         assert!(rows[0].1.contains(FIRST), "{}", rows[0].1);
     }
-}
-
-async fn rollback_if_match(server: &TestServer, revision: i64, tag: &str) -> (u16, Value) {
-    let response = common::http()
-        .post(format!("{}/api/providers/openai/rollback", server.url))
-        .header("If-Match", tag)
-        .json(&json!({ "revision": revision }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 async fn the_feed_follows_a_list_without_gaps_and_compacts(backend: Backend) {
