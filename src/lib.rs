@@ -20,6 +20,7 @@ pub mod logging;
 pub mod models;
 pub mod not_allowed;
 pub mod precondition;
+pub mod presented;
 pub mod provider;
 pub mod secrets;
 pub mod server;

@@ -1,6 +1,7 @@
 //! The `bifrost-providers` binary: serves the API, or prints its OpenAPI document.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bifrost_providers::auth::AdminToken;
 use bifrost_providers::store::{Codec, Sealer};
@@ -247,26 +248,37 @@ async fn serve(args: Serve) -> Result<(), String> {
     };
     let https = settings.tls.is_some();
     let authenticated = settings.admin_token.is_some();
-    // With the connection guard, the server listens on loopback behind it.
-    let guarded = if max_connections > 0 {
+    // With the front, the dropshot server listens on loopback behind it, and TLS ends in front.
+    let fronted = if max_connections > 0 {
         let public = tokio::net::TcpListener::bind(args.bind)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+        let tls = settings
+            .tls
+            .take()
+            .map(|(cert, key)| front::tls_acceptor(&cert, &key))
+            .transpose()?;
+        let token = args
+            .admin_token
+            .as_deref()
+            .map(AdminToken::new)
+            .transpose()?;
         settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        Some(public)
+        Some((public, tls, token, Arc::clone(&settings.store)))
     } else {
         None
     };
     let server = server::start(settings, logging::dropshot_logger())?;
-    let local_addr = match guarded {
-        Some(public) => {
+    let local_addr = match fronted {
+        Some((public, tls, token, store)) => {
             let addr = public.local_addr().map_err(|e| e.to_string())?;
             let guard = front::Guard {
                 max_connections,
                 first_byte: std::time::Duration::from_secs(10),
                 idle: std::time::Duration::from_secs(args.idle_timeout),
             };
-            tokio::spawn(front::run(public, server.local_addr(), guard));
+            let front = front::Front::new(guard, store, token, tls, server.local_addr());
+            tokio::spawn(front::run(public, Arc::new(front)));
             addr
         }
         None => server.local_addr(),

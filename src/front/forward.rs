@@ -1,0 +1,113 @@
+//! Requests the front does not answer itself go to the dropshot server on loopback, over a pool
+//! of keep-alive HTTP/1.1 connections, bodies streamed both ways.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, Version, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::Body;
+use crate::error::{ApiError, Error};
+
+/// The dropshot server behind the front.
+pub struct Upstream {
+    client: Client<HttpConnector, Incoming>,
+    base: String,
+}
+
+impl Upstream {
+    pub fn new(addr: SocketAddr) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build(connector);
+        Upstream {
+            client,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// The dropshot server's answer to `request`.
+    pub async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+        let (mut parts, body) = request.into_parts();
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri = match format!("{}{target}", self.base).parse() {
+            Ok(uri) => uri,
+            Err(_) => return unavailable(),
+        };
+        // HTTP/2 carries the host in the URI; HTTP/1.1 needs the header.
+        if !parts.headers.contains_key(header::HOST)
+            && let Some(authority) = parts.uri.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::EXPECT);
+        match self
+            .client
+            .request(Request::from_parts(parts, body))
+            .await
+        {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                parts.version = Version::HTTP_11;
+                Response::from_parts(parts, body.boxed())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the API server behind the front did not answer");
+                unavailable()
+            }
+        }
+    }
+}
+
+/// Headers that describe one hop, not the message: each side of the front sets its own.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::TRAILER,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// The contract's error body for a request the front could not pass on.
+fn unavailable() -> Response<Body> {
+    super::error_response(ApiError::from(Error::Store(
+        "the API server behind the front did not answer".into(),
+    )))
+}
+
+/// A body of bytes already in memory.
+pub fn full(bytes: Bytes) -> Body {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed()
+}

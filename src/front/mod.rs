@@ -1,0 +1,263 @@
+//! The front of the server: the public listener, its connection guard, the two hot reads, and a
+//! pass-through to the dropshot server for everything else.
+//!
+//! dropshot owns its accept loop and reads a new connection's first bytes (to tell HTTP/1 from
+//! HTTP/2) with no timeout, so a client that connects and sends nothing would hold a socket, and
+//! with enough of them every descriptor, for ever; and its per-request work (a spawned task, a
+//! request-scoped logger, routing) costs more than the reads it serves. So the public address is
+//! served here, with hyper: a connection that sends nothing within [`Guard::first_byte`], or
+//! moves no byte either way for [`Guard::idle`], is closed. At [`Guard::max_connections`], a new
+//! connection takes the place of the oldest one that has not been answered yet (no byte from the
+//! server: silent, or trickling its headers, or a long poll still waiting); when every open
+//! connection has been, the new one is closed at once. So a flood of silent or slow connections
+//! never locks out a client that speaks at once, and never holds more than the cap. Headers that
+//! trickle are hyper's to drop (30 s), bodies that stop arriving mid-request the API's (408).
+//!
+//! Reads of one provider and of the list are answered here from kept response bytes
+//! ([`reads`]); every other request, and every read that is not plain (query, odd name, no
+//! token, not found, failing store), is passed to dropshot on loopback ([`forward`]), which
+//! implements every operation. TLS, when configured, ends here.
+
+mod forward;
+mod reads;
+mod watch;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::auth::AdminToken;
+use crate::error::ApiError;
+use crate::presented::Presented;
+use crate::store::Store;
+use forward::Upstream;
+use watch::{Activity, Watched};
+
+/// The guard's limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Guard {
+    pub max_connections: usize,
+    /// The most a new connection may wait before sending its first byte.
+    pub first_byte: Duration,
+    /// The most a connection may move no byte either way (above the longest long poll, 60 s).
+    pub idle: Duration,
+}
+
+/// A response body: bytes in memory, the list, or dropshot's answer streamed through.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// What the front needs to serve.
+pub struct Front {
+    pub guard: Guard,
+    /// The store the hot reads come from (the one dropshot's handlers use).
+    pub store: Arc<dyn Store>,
+    /// The same token dropshot checks; a read without it is dropshot's to refuse.
+    pub admin_token: Option<AdminToken>,
+    /// HTTPS, ended here.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    presented: Presented,
+    upstream: Upstream,
+    http: auto::Builder<TokioExecutor>,
+}
+
+impl Front {
+    /// A front for the dropshot server listening on `upstream`.
+    pub fn new(
+        guard: Guard,
+        store: Arc<dyn Store>,
+        admin_token: Option<AdminToken>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        upstream: SocketAddr,
+    ) -> Self {
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1().timer(TokioTimer::new());
+        http.http2().timer(TokioTimer::new());
+        Front {
+            guard,
+            store,
+            admin_token,
+            tls,
+            presented: Presented::default(),
+            upstream: Upstream::new(upstream),
+            http,
+        }
+    }
+}
+
+/// The connections the server has not answered yet, oldest first, each with the way to close it.
+type Unanswered = Arc<Mutex<VecDeque<(u64, oneshot::Sender<()>)>>>;
+
+/// Serves every connection accepted on `listener`, within the guard's limits.
+pub async fn run(listener: TcpListener, front: Arc<Front>) {
+    let guard = front.guard;
+    let slots = Arc::new(Semaphore::new(guard.max_connections));
+    let unanswered: Unanswered = Arc::default();
+    let mut refused: u64 = 0;
+    let mut next_id: u64 = 0;
+    loop {
+        let (client, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, most likely: wait for some to be freed.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                // Make room: close the oldest connection not answered yet.
+                let evicted = unanswered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front();
+                match evicted {
+                    Some((_, close)) => {
+                        let _ = close.send(());
+                        tokio::time::timeout(
+                            Duration::from_secs(1),
+                            Arc::clone(&slots).acquire_owned(),
+                        )
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                    }
+                    None => None,
+                }
+            }
+        };
+        let Some(slot) = slot else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    refused,
+                    max_connections = guard.max_connections,
+                    "connection cap reached: new connections are closed"
+                );
+            }
+            drop(client);
+            continue;
+        };
+        next_id += 1;
+        let (id, (close, closed)) = (next_id, oneshot::channel());
+        unanswered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((id, close));
+        let unanswered = Arc::clone(&unanswered);
+        let front = Arc::clone(&front);
+        tokio::spawn(async move {
+            let forget = move || {
+                unanswered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|(other, _)| *other != id);
+            };
+            let activity = Activity::new(Box::new(forget.clone()));
+            serve(&front, client, remote, closed, activity).await;
+            forget();
+            drop(slot);
+        });
+    }
+}
+
+/// One connection, until it closes, goes silent or idle too long, or is evicted (`closed`).
+async fn serve(
+    front: &Arc<Front>,
+    client: TcpStream,
+    remote: SocketAddr,
+    closed: oneshot::Receiver<()>,
+    activity: Arc<Activity>,
+) {
+    let _ = client.set_nodelay(true);
+    let io = Watched::new(client, Arc::clone(&activity));
+    let connection = async {
+        let service = hyper::service::service_fn(|request| {
+            let front = Arc::clone(front);
+            async move { Ok::<_, Infallible>(handle(&front, request, remote).await) }
+        });
+        match &front.tls {
+            Some(tls) => {
+                if let Ok(tls) = tls.accept(io).await {
+                    let _ = front
+                        .http
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                }
+            }
+            None => {
+                let _ = front.http.serve_connection(TokioIo::new(io), service).await;
+            }
+        }
+    };
+    // Only a sent signal evicts: the sender is dropped, unsent, once the connection is answered.
+    let evicted = async {
+        if closed.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = connection => {}
+        _ = evicted => {}
+        _ = activity.expired(front.guard.first_byte, front.guard.idle) => {}
+    }
+}
+
+/// One request: a hot read answered here, anything else by dropshot.
+async fn handle(
+    front: &Front,
+    request: http::Request<Incoming>,
+    remote: SocketAddr,
+) -> http::Response<Body> {
+    if let Some(read) = reads::route(&request)
+        && let Some(response) = reads::answer(front, read, &request, remote).await
+    {
+        return response;
+    }
+    front.upstream.forward(request).await
+}
+
+/// An error as the contract's body, for the rare answer the front gives itself.
+fn error_response(error: ApiError) -> http::Response<Body> {
+    let mut response = http::Response::new(forward::full(Bytes::from(
+        serde_json::to_vec(error.body()).unwrap_or_default(),
+    )));
+    *response.status_mut() = http::StatusCode::from_u16(error.body().status_code as u16)
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A TLS acceptor for a PEM certificate chain (leaf first) and its PEM private key.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the TLS certificate {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the TLS key {}: {e}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("cannot use the TLS certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,188 @@
+//! The two hot reads, answered by the front from each provider's kept response bytes
+//! ([`Presented`]): `GET /api/providers/{name}` and `GET /api/providers`.
+//!
+//! Only the plain, admitted, successful case is answered here: a query string, a percent-encoded
+//! or otherwise unusual name, a missing or wrong token, a provider that does not exist, a store
+//! that fails: each goes to dropshot, which answers it as it answers every other request. What
+//! is answered here is what dropshot would send (same body bytes, same headers, a request id,
+//! the same log line), which `tests/front.rs` compares.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+
+use super::{Body, Front, forward::full};
+use crate::validate;
+
+/// A read the front answers itself.
+pub enum Read<'a> {
+    One(&'a str),
+    List,
+}
+
+/// The read `request` asks for, when it is one the front may answer.
+pub fn route<B>(request: &Request<B>) -> Option<Read<'_>> {
+    if request.method() != Method::GET || request.uri().query().is_some() {
+        return None;
+    }
+    let rest = request.uri().path().strip_prefix("/api/providers")?;
+    if rest.is_empty() {
+        return Some(Read::List);
+    }
+    let name = rest.strip_prefix('/')?;
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+    (plain && name.bytes().any(|b| b != b'.') && validate::provider_name(name, "provider").is_ok())
+        .then_some(Read::One(name))
+}
+
+/// The answer to `read`, or `None` for dropshot to answer.
+pub async fn answer<B>(
+    front: &Front,
+    read: Read<'_>,
+    request: &Request<B>,
+    remote: SocketAddr,
+) -> Option<Response<Body>> {
+    let started = Instant::now();
+    if let Some(token) = &front.admin_token
+        && !token.admits(request.headers())
+    {
+        return None;
+    }
+    let response = match read {
+        Read::One(name) => {
+            let Ok(found) = front.store.get(name).await else {
+                return None;
+            };
+            let Some(stored) = found else {
+                front.presented.forget(name);
+                return None;
+            };
+            let etag = HeaderValue::from_str(&format!("\"{}\"", stored.etag)).ok()?;
+            let mut response = Response::new(full(front.presented.body(&stored)));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, JSON.clone());
+            headers.insert(header::ETAG, etag);
+            response
+        }
+        Read::List => {
+            let (listed, revision) = front.store.list().await.ok()?;
+            let total = listed.len();
+            let bodies = front.presented.bodies(&listed);
+            drop(listed);
+            let mut response = Response::new(ListBody::new(bodies, total).boxed());
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, JSON.clone());
+            headers.insert("x-bifrost-revision", HeaderValue::from(revision));
+            response
+        }
+    };
+    Some(finish(response, request, remote, started))
+}
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Adds the request id dropshot adds, and logs the request as dropshot does.
+fn finish<B>(
+    mut response: Response<Body>,
+    request: &Request<B>,
+    remote: SocketAddr,
+    started: Instant,
+) -> Response<Body> {
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    tracing::info!(
+        target: "dropshot",
+        req_id = id.as_str(),
+        method = "GET",
+        uri = request.uri().path(),
+        remote_addr = remote.to_string().as_str(),
+        status = StatusCode::OK.as_str(),
+        latency_us = started.elapsed().as_micros().to_string().as_str(),
+        "request completed"
+    );
+    response
+}
+
+/// The list's body, `{"providers":[…],"total":N}`, written from the kept bytes of each provider
+/// in frames of about [`FRAME`] bytes: no copy of the whole list is ever built.
+struct ListBody {
+    parts: VecDeque<Bytes>,
+    tail: Option<Bytes>,
+    remaining: u64,
+    first: bool,
+}
+
+/// The size the list's frames are gathered to.
+const FRAME: usize = 64 << 10;
+
+impl ListBody {
+    fn new(bodies: Vec<Bytes>, total: usize) -> Self {
+        let tail = Bytes::from(format!("],\"total\":{total}}}"));
+        let head = b"{\"providers\":[".len();
+        let commas = bodies.len().saturating_sub(1);
+        let size = head + commas + tail.len() + bodies.iter().map(Bytes::len).sum::<usize>();
+        ListBody {
+            parts: bodies.into(),
+            tail: Some(tail),
+            remaining: size as u64,
+            first: true,
+        }
+    }
+}
+
+impl http_body::Body for ListBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if this.tail.is_none() {
+            return Poll::Ready(None);
+        }
+        let mut frame = BytesMut::with_capacity(FRAME);
+        if this.first {
+            frame.extend_from_slice(b"{\"providers\":[");
+        }
+        while let Some(part) = this.parts.front() {
+            if frame.len() + part.len() + 1 > FRAME && frame.len() > 16 {
+                break;
+            }
+            if !this.first {
+                frame.extend_from_slice(b",");
+            }
+            this.first = false;
+            frame.extend_from_slice(part);
+            this.parts.pop_front();
+        }
+        if this.parts.is_empty()
+            && let Some(tail) = this.tail.take()
+        {
+            frame.extend_from_slice(&tail);
+        }
+        this.first = false;
+        this.remaining = this.remaining.saturating_sub(frame.len() as u64);
+        Poll::Ready(Some(Ok(Frame::data(frame.freeze()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.tail.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
