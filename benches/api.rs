@@ -50,96 +50,109 @@ async fn run() {
     let mut rows = Vec::new();
 
     // GET one provider, beside hyper answering the same bytes.
-    let (status, shown) = call(server.addr, "PUT", "/api/providers/bench-get", &body(0)).await;
-    assert_eq!(status, 200);
-    let get_body = dir.path().join("get-body.json");
-    std::fs::write(&get_body, &shown).expect("write the baseline body");
-    let baseline = Baseline::start(&get_body);
-    // Alternating rounds, so that a slow spell of the machine hits both sides.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        theirs.push(
-            load(baseline.addr, 8, 2_000, |_, _| {
-                get("/api/providers/bench-get")
-            })
-            .await,
-        );
-        ours.push(
-            load(server.addr, 8, 2_000, |_, _| {
-                get("/api/providers/bench-get")
-            })
-            .await,
-        );
+    if wanted("get") {
+        let (status, shown) = call(server.addr, "PUT", "/api/providers/bench-get", &body(0)).await;
+        assert_eq!(status, 200);
+        let get_body = dir.path().join("get-body.json");
+        std::fs::write(&get_body, &shown).expect("write the baseline body");
+        let baseline = Baseline::start(&get_body);
+        // Alternating rounds, so that a slow spell of the machine hits both sides.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            theirs.push(
+                load(baseline.addr, 8, 2_000, |_, _| {
+                    get("/api/providers/bench-get")
+                })
+                .await,
+            );
+            ours.push(
+                load(server.addr, 8, 2_000, |_, _| {
+                    get("/api/providers/bench-get")
+                })
+                .await,
+            );
+        }
+        drop(baseline);
+        rows.push(Row::new("GET one: hyper baseline", 8, &median(theirs)));
+        rows.push(Row::new("GET one: server", 8, &median(ours)));
     }
-    drop(baseline);
-    rows.push(Row::new("GET one: hyper baseline", 8, &median(theirs)));
-    rows.push(Row::new("GET one: server", 8, &median(ours)));
 
     // GET list at 10 providers (bench-get and 9 more), before the PUT benchmark adds 100.
     let mut per_provider = Vec::new();
-    fill(server.addr, 0, 8).await;
-    list(server.addr, 6_000, &mut rows, &mut per_provider).await;
+    if wanted("list") {
+        fill(server.addr, 0, 9).await;
+        list(server.addr, 6_000, &mut rows, &mut per_provider).await;
+    }
 
-    // PUT beside raw SQLite transactions of the same bytes, alternating for one writer.
-    let stored = stored_bytes(&body(0));
-    let raw_db = dir.path().join("raw.db");
-    // The same server with secrets sealed at rest (its own folder and store) alternates too.
-    let sealed_dir = tempfile::tempdir().expect("a temporary folder");
-    let sealed = Server::start(&sealed_dir, Some(SEALING_KEY));
-    let (mut ours, mut theirs, mut sealed_rounds) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        theirs.push(raw_sqlite(&raw_db, &stored, 1_000));
-        ours.push(put_load(server.addr, 1, 1_000).await);
-        sealed_rounds.push(put_load(sealed.addr, 1, 1_000).await);
-    }
-    rows.push(Row::new("PUT: raw SQLite txn baseline", 1, &median(theirs)));
-    rows.push(Row::new("PUT: server, 1 writer", 1, &median(ours)));
-    rows.push(Row::new(
-        "PUT: server, secrets sealed, 1 writer",
-        1,
-        &median(sealed_rounds),
-    ));
-    let (mut plain64, mut sealed64) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        plain64.push(put_load(server.addr, 64, 100).await);
-        sealed64.push(put_load(sealed.addr, 64, 100).await);
-    }
-    drop(sealed);
-    rows.push(Row::new(
-        "PUT: server, 64 writers (alternating with sealed)",
-        64,
-        &median(plain64),
-    ));
-    rows.push(Row::new(
-        "PUT: server, secrets sealed, 64 writers",
-        64,
-        &median(sealed64),
-    ));
-    for (writers, per_writer) in [(8, 500), (64, 100)] {
-        let stats = put_load(server.addr, writers, per_writer).await;
+    // PUT beside raw SQLite transactions of the same shape, alternating for one writer.
+    if wanted("put") {
+        let stored = stored_bytes(&body(0));
+        let raw_db = dir.path().join("raw.db");
+        // The same server with secrets sealed at rest (its own folder and store) alternates too.
+        let sealed_dir = tempfile::tempdir().expect("a temporary folder");
+        let sealed = Server::start(&sealed_dir, Some(SEALING_KEY));
+        let (mut ours, mut theirs, mut sealed_rounds) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            theirs.push(raw_sqlite(&raw_db, &stored, 1_000));
+            ours.push(put_load(server.addr, 1, 1_000).await);
+            sealed_rounds.push(put_load(sealed.addr, 1, 1_000).await);
+        }
+        rows.push(Row::new("PUT: raw SQLite txn baseline", 1, &median(theirs)));
+        rows.push(Row::new("PUT: server, 1 writer", 1, &median(ours)));
         rows.push(Row::new(
-            &format!("PUT: server, {writers} writers"),
-            writers,
-            &stats,
+            "PUT: server, secrets sealed, 1 writer",
+            1,
+            &median(sealed_rounds),
         ));
+        let (mut plain64, mut sealed64) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            plain64.push(put_load(server.addr, 64, 100).await);
+            sealed64.push(put_load(sealed.addr, 64, 100).await);
+        }
+        drop(sealed);
+        rows.push(Row::new(
+            "PUT: server, 64 writers (alternating with sealed)",
+            64,
+            &median(plain64),
+        ));
+        rows.push(Row::new(
+            "PUT: server, secrets sealed, 64 writers",
+            64,
+            &median(sealed64),
+        ));
+        for (writers, per_writer) in [(8, 500), (64, 100)] {
+            let stats = put_load(server.addr, writers, per_writer).await;
+            rows.push(Row::new(
+                &format!("PUT: server, {writers} writers"),
+                writers,
+                &stats,
+            ));
+        }
     }
 
-    // GET list as the store grows to 1,000 and 10,000 providers (and bench-get).
-    fill(server.addr, PUT_PROVIDERS, 999).await;
-    list(server.addr, 600, &mut rows, &mut per_provider).await;
-    fill(server.addr, 1_000, 9_999).await;
-    let rss_held = server.peak_rss_kib();
-    list(server.addr, 60, &mut rows, &mut per_provider).await;
-    let rss = (rss_held, server.peak_rss_kib());
+    // GET list as the store grows to 1,000 and 10,000 providers.
+    let mut rss = (0, 0);
+    if wanted("list") {
+        fill(server.addr, 0, 999).await;
+        list(server.addr, 600, &mut rows, &mut per_provider).await;
+        fill(server.addr, 1_000, 9_999).await;
+        let rss_held = server.peak_rss_kib();
+        list(server.addr, 60, &mut rows, &mut per_provider).await;
+        rss = (rss_held, server.peak_rss_kib());
+    }
 
     // Change propagation: from a PUT's 200 to a watcher's answer, on this server.
-    rows.push(Row::new(
-        "change propagation: PUT 200 -> watcher, one server",
-        1,
-        &propagation(server.addr, server.addr, 200).await,
-    ));
-    // And across two replicas on PostgreSQL, when the bench has one.
-    if let Ok(admin) = std::env::var("BIFROST_TEST_POSTGRES_URL") {
+    if wanted("propagation") {
+        rows.push(Row::new(
+            "change propagation: PUT 200 -> watcher, one server",
+            1,
+            &propagation(server.addr, server.addr, 200).await,
+        ));
+    }
+    // PostgreSQL, when the bench has one: two replicas on a fresh database.
+    if let Ok(admin) = std::env::var("BIFROST_TEST_POSTGRES_URL")
+        && (wanted("postgres") || wanted("propagation"))
+    {
         let database = format!("bifrost_bench_{}", std::process::id());
         let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
             .await
@@ -154,11 +167,16 @@ async fn run() {
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let a = Server::start_on(&dir_a, url.as_str());
         let b = Server::start_on(&dir_b, url.as_str());
-        rows.push(Row::new(
-            "change propagation: PUT 200 on A -> watcher on B, PostgreSQL",
-            1,
-            &propagation(a.addr, b.addr, 200).await,
-        ));
+        if wanted("propagation") {
+            rows.push(Row::new(
+                "change propagation: PUT 200 on A -> watcher on B, PostgreSQL",
+                1,
+                &propagation(a.addr, b.addr, 200).await,
+            ));
+        }
+        if wanted("postgres") {
+            postgres(&a, url.as_str(), &mut rows).await;
+        }
         drop((a, b));
         let _ = client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
@@ -170,6 +188,210 @@ async fn run() {
         "\ntotal bench time: {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Whether a stage runs: all by default, or those `BIFROST_BENCH_ONLY` names (comma-separated:
+/// get, list, put, propagation, postgres).
+fn wanted(stage: &str) -> bool {
+    std::env::var("BIFROST_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == stage))
+}
+
+/// The server on PostgreSQL (`server`, one of two replicas of `url`) beside raw transactions
+/// through the same driver on the same database: GET at 8, PUT at 1 and 64.
+async fn postgres(server: &Server, url: &str, rows: &mut Vec<Row>) {
+    let stored = stored_bytes(&body(0));
+    let raw = RawPostgres::connect(url, 64, &stored).await;
+    fill(server.addr, 0, PUT_PROVIDERS - 1).await;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        theirs.push(raw.get(8, 1_000).await);
+        ours.push(
+            load(server.addr, 8, 1_000, |w, i| {
+                get(&format!(
+                    "/api/providers/bench-{:05}",
+                    (w * 31 + i) % PUT_PROVIDERS
+                ))
+            })
+            .await,
+        );
+    }
+    rows.push(Row::new(
+        "PostgreSQL GET: raw SELECT baseline",
+        8,
+        &median(theirs),
+    ));
+    rows.push(Row::new("PostgreSQL GET: server", 8, &median(ours)));
+    for (writers, per_writer) in [(1, 300), (64, 20)] {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            theirs.push(raw.put(writers, per_writer).await);
+            ours.push(put_load(server.addr, writers, per_writer).await);
+        }
+        rows.push(Row::new(
+            &format!("PostgreSQL PUT: raw txn baseline, {writers} writers"),
+            writers,
+            &median(theirs),
+        ));
+        rows.push(Row::new(
+            &format!("PostgreSQL PUT: server, {writers} writers"),
+            writers,
+            &median(ours),
+        ));
+    }
+}
+
+/// Raw transactions on PostgreSQL through tokio-postgres, on tables shaped like the server's
+/// (`raw_providers`, `raw_history`, `raw_revision`) in the same database.
+struct RawPostgres {
+    clients: Vec<Arc<deadpool_postgres::Object>>,
+    config: Arc<String>,
+}
+
+impl RawPostgres {
+    async fn connect(url: &str, connections: usize, config: &str) -> Self {
+        let manager = deadpool_postgres::Manager::from_config(
+            url.parse().expect("a PostgreSQL URL"),
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig::default(),
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(connections)
+            .build()
+            .expect("a pool");
+        let mut clients = Vec::new();
+        for _ in 0..connections {
+            clients.push(Arc::new(pool.get().await.expect("a raw connection")));
+        }
+        clients[0]
+            .batch_execute(
+                "CREATE TABLE raw_providers (name TEXT PRIMARY KEY, config JSONB NOT NULL,
+                    config_hash TEXT, etag TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    sealed_with TEXT);
+                 CREATE TABLE raw_history (revision BIGINT PRIMARY KEY, provider TEXT NOT NULL,
+                    at TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, actor TEXT NOT NULL,
+                    changed TEXT NOT NULL, etag TEXT, config JSONB, config_hash TEXT, sealed_with TEXT);
+                 CREATE INDEX raw_history_provider ON raw_history (provider, revision);
+                 CREATE TABLE raw_revision (id INTEGER PRIMARY KEY, head BIGINT NOT NULL);
+                 INSERT INTO raw_revision (id, head) VALUES (1, 0);",
+            )
+            .await
+            .expect("the raw tables");
+        let config = Arc::new(config.to_string());
+        for n in 0..PUT_PROVIDERS {
+            Self::write(&clients[0], &config, n).await;
+        }
+        RawPostgres { clients, config }
+    }
+
+    /// One write of the server's shape: the next revision (the counter row, locked to commit),
+    /// the history row with the state, the provider row.
+    async fn write(client: &deadpool_postgres::Object, config: &str, n: usize) {
+        let name = format!("bench-{n:05}");
+        let etag = uuid::Uuid::new_v4().simple().to_string();
+        client.batch_execute("BEGIN").await.expect("BEGIN");
+        let next = client
+            .prepare_cached("UPDATE raw_revision SET head = head + 1 WHERE id = 1 RETURNING head")
+            .await
+            .expect("prepare");
+        let revision: i64 = client
+            .query_one(&next, &[])
+            .await
+            .expect("the revision")
+            .get(0);
+        let history = client
+            .prepare_cached(
+                "INSERT INTO raw_history (revision, provider, at, action, source, actor, changed,
+                    etag, config, config_hash, sealed_with)
+                 VALUES ($1, $2, $3, 'update', 'api', 'anonymous', '[\"keys\"]', $4,
+                    $5::text::jsonb, NULL, NULL)",
+            )
+            .await
+            .expect("prepare");
+        client
+            .execute(
+                &history,
+                &[&revision, &name, &now_rfc3339(), &etag, &config],
+            )
+            .await
+            .expect("the history row");
+        let upsert = client
+            .prepare_cached(
+                "INSERT INTO raw_providers (name, config, config_hash, etag, sealed_with)
+                 VALUES ($1, $2::text::jsonb, NULL, $3, NULL)
+                 ON CONFLICT (name) DO UPDATE SET config = excluded.config,
+                    config_hash = excluded.config_hash, etag = excluded.etag,
+                    sealed_with = excluded.sealed_with, updated_at = now()",
+            )
+            .await
+            .expect("prepare");
+        client
+            .execute(&upsert, &[&name, &config, &etag])
+            .await
+            .expect("the provider row");
+        client.batch_execute("COMMIT").await.expect("COMMIT");
+    }
+
+    /// `writers` connections, each `per_writer` writes one after another.
+    async fn put(&self, writers: usize, per_writer: usize) -> Stats {
+        self.run(writers, per_writer, |client, config, w, i| async move {
+            Self::write(&client, &config, (w * 31 + i * 7) % PUT_PROVIDERS).await;
+        })
+        .await
+    }
+
+    /// `readers` connections, each `per_reader` reads of one provider's row.
+    async fn get(&self, readers: usize, per_reader: usize) -> Stats {
+        self.run(readers, per_reader, |client, _, w, i| async move {
+            let select = client
+                .prepare_cached(
+                    "SELECT name, config::text, config_hash, etag, sealed_with
+                     FROM raw_providers WHERE name = $1",
+                )
+                .await
+                .expect("prepare");
+            let name = format!("bench-{:05}", (w * 31 + i) % PUT_PROVIDERS);
+            let row = client.query_one(&select, &[&name]).await.expect("a row");
+            assert!(row.get::<_, String>(1).len() > 100);
+        })
+        .await
+    }
+
+    async fn run<F, Fut>(&self, workers: usize, per_worker: usize, op: F) -> Stats
+    where
+        F: Fn(Arc<deadpool_postgres::Object>, Arc<String>, usize, usize) -> Fut
+            + Copy
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let barrier = Arc::new(tokio::sync::Barrier::new(workers + 1));
+        let tasks: Vec<_> = (0..workers)
+            .map(|w| {
+                let (client, config) = (Arc::clone(&self.clients[w]), Arc::clone(&self.config));
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    for i in 0..per_worker.min(5) {
+                        op(Arc::clone(&client), Arc::clone(&config), w, i).await;
+                    }
+                    barrier.wait().await;
+                    let mut latencies = Vec::with_capacity(per_worker);
+                    for i in 0..per_worker {
+                        let started = Instant::now();
+                        op(Arc::clone(&client), Arc::clone(&config), w, i).await;
+                        latencies.push(started.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        barrier.wait().await;
+        let started = Instant::now();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("a raw worker"));
+        }
+        Stats::of(all, started.elapsed())
+    }
 }
 
 /// `samples` times: a watcher long-polls `watcher` for the next revision, a PUT goes to `writer`;
@@ -396,8 +618,10 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, request: hyper::Request<Ful
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body.to_bytes()));
 }
 
-/// `count` transactions, each an upsert of `config` into a table shaped like the server's, on a
-/// file with the server's settings (WAL, synchronous=FULL, exclusive locking).
+/// `count` transactions of the shape a server write commits: the provider row upserted with
+/// `config` and its history row (the revision, its summary and the same state) inserted, in
+/// tables shaped like the server's, on a file with the server's settings (WAL,
+/// synchronous=FULL, exclusive locking).
 fn raw_sqlite(path: &std::path::Path, config: &str, count: usize) -> Stats {
     let mut conn = rusqlite::Connection::open(path).expect("open the raw database");
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
@@ -406,31 +630,62 @@ fn raw_sqlite(path: &std::path::Path, config: &str, count: usize) -> Stats {
     conn.pragma_update(None, "synchronous", "FULL").unwrap();
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS providers (name TEXT PRIMARY KEY NOT NULL, config TEXT NOT NULL,
-            config_hash TEXT, etag TEXT NOT NULL) STRICT, WITHOUT ROWID;",
+            config_hash TEXT, etag TEXT NOT NULL, sealed_with TEXT) STRICT, WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS history (revision INTEGER PRIMARY KEY, provider TEXT NOT NULL,
+            at TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, actor TEXT NOT NULL,
+            changed TEXT NOT NULL, etag TEXT, config TEXT, config_hash TEXT, sealed_with TEXT) STRICT;
+         CREATE INDEX IF NOT EXISTS history_provider ON history (provider, revision);",
     )
     .unwrap();
+    let mut revision: i64 = conn
+        .query_row("SELECT coalesce(max(revision), 0) FROM history", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     let mut latencies = Vec::with_capacity(count);
     let started = Instant::now();
     for i in 0..count {
         let t = Instant::now();
+        let name = format!("bench-{:05}", i % PUT_PROVIDERS);
+        let etag = uuid::Uuid::new_v4().simple().to_string();
+        revision += 1;
         let tx = conn.transaction().unwrap();
         tx.prepare_cached(
-            "INSERT INTO providers (name, config, config_hash, etag) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO UPDATE SET config = excluded.config,
-                 config_hash = excluded.config_hash, etag = excluded.etag",
+            "INSERT INTO history (revision, provider, at, action, source, actor, changed, etag,
+                 config, config_hash, sealed_with)
+             VALUES (?1, ?2, ?3, 'update', 'api', 'anonymous', '[\"keys\"]', ?4, ?5, NULL, NULL)",
         )
         .unwrap()
         .execute(rusqlite::params![
-            format!("bench-{:05}", i % PUT_PROVIDERS),
-            config,
-            None::<String>,
-            uuid::Uuid::new_v4().simple().to_string()
+            revision,
+            name,
+            now_rfc3339(),
+            etag,
+            config
         ])
+        .unwrap();
+        tx.prepare_cached(
+            "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
+             VALUES (?1, ?2, NULL, ?3, NULL)
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config,
+                 config_hash = excluded.config_hash, etag = excluded.etag,
+                 sealed_with = excluded.sealed_with",
+        )
+        .unwrap()
+        .execute(rusqlite::params![name, config, etag])
         .unwrap();
         tx.commit().unwrap();
         latencies.push(t.elapsed());
     }
     Stats::of(latencies, started.elapsed())
+}
+
+/// A timestamp as the server writes one (its text, not its meaning, matters here).
+fn now_rfc3339() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:09}Z", since.as_secs(), since.subsec_nanos())
 }
 
 /// The server under test: the release binary, logging as an operator would run it (JSON, info).

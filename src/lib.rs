@@ -16,6 +16,7 @@ pub mod error;
 pub mod front;
 pub mod history;
 pub mod keys;
+pub mod log_writer;
 pub mod logging;
 pub mod models;
 pub mod not_allowed;

@@ -18,8 +18,8 @@ pub enum Format {
     Json,
 }
 
-/// Keeps the log writer running; dropping it flushes what is queued.
-pub type Guard = tracing_appender::non_blocking::WorkerGuard;
+/// Keeps the log writer running; dropping it writes out what is buffered.
+pub type Guard = crate::log_writer::Guard;
 
 /// Crates whose records at `debug` and below carry request or query data (tokio_postgres logs
 /// every statement's parameters, stored secrets among them; hyper and h2 log frames): they are
@@ -47,16 +47,12 @@ pub fn filter(directives: Option<&str>) -> EnvFilter {
 
 /// Sends tracing events to stderr, filtered by `RUST_LOG` (see [`filter`]).
 ///
-/// Lines are handed to a writer thread and written in batches (one write for all the lines queued
-/// while the previous write ran), so a request does not wait for a write to stderr. Nothing is
-/// dropped: when the queue is full, the logging thread waits.
+/// Request lines are buffered and written a few times a second, others at once
+/// ([`crate::log_writer`]): a request does not wait for a write to stderr.
 pub fn init(format: Format) -> Guard {
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = crate::log_writer::Lines::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

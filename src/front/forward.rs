@@ -52,11 +52,7 @@ impl Upstream {
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::EXPECT);
-        match self
-            .client
-            .request(Request::from_parts(parts, body))
-            .await
-        {
+        match self.client.request(Request::from_parts(parts, body)).await {
             Ok(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);

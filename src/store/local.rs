@@ -1,7 +1,11 @@
 //! A store held in memory, optionally backed by a SQLite file: reads come from memory, writes go
 //! through one writer thread that applies them to the file first.
 //!
-//! The writer takes whatever writes are queued (up to [`MAX_BATCH`]), decides each against the
+//! A write made when no other is being committed is committed at once on the request's own thread
+//! (it leaves the async runtime's worker for the commit, with `block_in_place`): no hand-off to
+//! another thread and back when there is nothing to batch. A write that arrives while a commit
+//! runs is queued, and the writer thread (or the next request that finds the writer free) takes
+//! whatever writes are queued (up to [`MAX_BATCH`]), decides each against the
 //! state left by the ones before it, numbers each accepted write with the next revision, commits
 //! them and their revisions in one transaction, and only then publishes the new states and
 //! answers the writers. A failed commit publishes nothing and fails every write of the batch:
@@ -14,9 +18,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::sealing::Codec;
 use super::sqlite::{Disk, Revisions};
@@ -76,8 +80,88 @@ enum Job {
 
 pub struct LocalStore {
     shared: Arc<RwLock<Shared>>,
-    jobs: mpsc::UnboundedSender<Job>,
+    engine: Arc<Engine>,
     head: watch::Receiver<i64>,
+}
+
+/// The writer, and the writes waiting for it.
+struct Engine {
+    writer: Mutex<Writer>,
+    queue: Mutex<Queue>,
+    queued: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+impl Engine {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Up to `most` queued jobs, oldest first.
+    fn take(queue: &mut Queue, most: usize) -> Vec<Job> {
+        let n = queue.jobs.len().min(most);
+        queue.jobs.drain(..n).collect()
+    }
+
+    /// The writer thread: commits whatever is queued, batch after batch, until the store is
+    /// dropped.
+    fn run(&self) {
+        loop {
+            let batch = {
+                let mut queue = self.lock_queue();
+                while queue.jobs.is_empty() && !queue.closed {
+                    queue = self.queued.wait(queue).unwrap_or_else(|e| e.into_inner());
+                }
+                if queue.jobs.is_empty() {
+                    return;
+                }
+                Self::take(&mut queue, MAX_BATCH)
+            };
+            self.writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .apply(batch);
+        }
+    }
+
+    /// Commits `job` (with anything queued before it) on this thread when the writer is free
+    /// and the runtime allows blocking here; otherwise hands the job back, to be queued.
+    fn commit_here(&self, job: Job) -> Option<Job> {
+        let blocking_allowed = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !blocking_allowed {
+            return Some(job);
+        }
+        let Ok(mut writer) = self.writer.try_lock() else {
+            return Some(job);
+        };
+        let mut batch = Self::take(&mut self.lock_queue(), MAX_BATCH - 1);
+        batch.push(job);
+        tokio::task::block_in_place(|| writer.apply(batch));
+        None
+    }
+
+    fn queue(&self, job: Job) -> Result<(), Error> {
+        let mut queue = self.lock_queue();
+        if queue.closed {
+            return Err(Error::Store("the store writer has stopped".into()));
+        }
+        queue.jobs.push_back(job);
+        self.queued.notify_one();
+        Ok(())
+    }
+}
+
+impl Drop for LocalStore {
+    fn drop(&mut self) {
+        self.engine.lock_queue().closed = true;
+        self.engine.queued.notify_all();
+    }
 }
 
 impl LocalStore {
@@ -126,23 +210,28 @@ impl LocalStore {
         }
         let (tell, head) = watch::channel(shared.head);
         let shared = Arc::new(RwLock::new(shared));
-        let (jobs, queue) = mpsc::unbounded_channel();
-        let writer_shared = Arc::clone(&shared);
+        let engine = Arc::new(Engine {
+            writer: Mutex::new(Writer {
+                shared: Arc::clone(&shared),
+                disk,
+                memory: MemoryHistory::default(),
+                retention,
+                failing: None,
+                tell,
+            }),
+            queue: Mutex::default(),
+            queued: Condvar::new(),
+        });
+        let thread_engine = Arc::clone(&engine);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || {
-                Writer {
-                    shared: writer_shared,
-                    disk,
-                    memory: MemoryHistory::default(),
-                    retention,
-                    failing: None,
-                    tell,
-                }
-                .run(queue)
-            })
+            .spawn(move || thread_engine.run())
             .expect("spawn the store writer thread");
-        LocalStore { shared, jobs, head }
+        LocalStore {
+            shared,
+            engine,
+            head,
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Shared> {
@@ -151,9 +240,9 @@ impl LocalStore {
 
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(job(reply))
-            .map_err(|_| Error::Store("the store writer has stopped".into()))?;
+        if let Some(job) = self.engine.commit_here(job(reply)) {
+            self.engine.queue(job)?;
+        }
         answer
             .await
             .map_err(|_| Error::Store("the store writer dropped a write".into()))?
@@ -309,19 +398,6 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
-        while let Some(first) = queue.blocking_recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.apply(batch);
-        }
-    }
-
     fn head(&self) -> i64 {
         self.shared.read().unwrap_or_else(|e| e.into_inner()).head
     }
