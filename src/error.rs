@@ -137,6 +137,11 @@ impl ApiError {
         &self.body
     }
 
+    /// What the log shows of it (never a secret).
+    pub fn internal(&self) -> &str {
+        &self.internal
+    }
+
     /// The whole response, with extra headers (for answers that need one, such as a 405's
     /// `Allow`).
     pub fn into_response(

@@ -1,11 +1,12 @@
 //! The two hot reads, answered by the front from each provider's kept response bytes
 //! ([`Presented`]): `GET /api/providers/{name}` and `GET /api/providers`.
 //!
-//! Only the plain, admitted, successful case is answered here: a query string, a percent-encoded
-//! or otherwise unusual name, a missing or wrong token, a provider that does not exist, a store
-//! that fails: each goes to dropshot, which answers it as it answers every other request. What
-//! is answered here is what dropshot would send (same body bytes, same headers, a request id,
-//! the same log line), which `tests/front.rs` compares.
+//! Only the plain, admitted case is answered here: a query string, a percent-encoded or otherwise
+//! unusual name, a missing or wrong token, a provider that does not exist: each goes to dropshot,
+//! which answers it as it answers every other request. A store that fails is answered here with
+//! the error dropshot would give (so a request waits on a failing store once, not twice). What is
+//! answered here is what dropshot would send (same body bytes, same headers, a request id, the
+//! same log line), which `tests/front.rs` compares.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -13,12 +14,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, header};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::{Body, Front, forward::full};
+use crate::error::ApiError;
 use crate::validate;
 
 /// A read the front answers itself.
@@ -58,41 +60,51 @@ pub async fn answer<B>(
         return None;
     }
     let response = match read {
-        Read::One(name) => {
-            let Ok(found) = front.store.get(name).await else {
-                return None;
-            };
-            let Some(stored) = found else {
+        Read::One(name) => match front.store.get(name).await {
+            Err(e) => failed(e),
+            Ok(None) => {
                 front.presented.forget(name);
                 return None;
-            };
-            let etag = HeaderValue::from_str(&format!("\"{}\"", stored.etag)).ok()?;
-            let mut response = Response::new(full(front.presented.body(&stored)));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, JSON.clone());
-            headers.insert(header::ETAG, etag);
-            response
-        }
-        Read::List => {
-            let (listed, revision) = front.store.list().await.ok()?;
-            let total = listed.len();
-            let bodies = front.presented.bodies(&listed);
-            drop(listed);
-            let mut response = Response::new(ListBody::new(bodies, total).boxed());
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, JSON.clone());
-            headers.insert("x-bifrost-revision", HeaderValue::from(revision));
-            response
-        }
+            }
+            Ok(Some(stored)) => {
+                let etag = HeaderValue::from_str(&format!("\"{}\"", stored.etag)).ok()?;
+                let mut response = Response::new(full(front.presented.body(&stored)));
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, JSON.clone());
+                headers.insert(header::ETAG, etag);
+                (response, None)
+            }
+        },
+        Read::List => match front.store.list().await {
+            Err(e) => failed(e),
+            Ok((listed, revision)) => {
+                let total = listed.len();
+                let bodies = front.presented.bodies(&listed);
+                drop(listed);
+                let mut response = Response::new(ListBody::new(bodies, total).boxed());
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, JSON.clone());
+                headers.insert("x-bifrost-revision", HeaderValue::from(revision));
+                (response, None)
+            }
+        },
     };
     Some(finish(response, request, remote, started))
 }
 
+/// A failed read: the contract's error, and what the log says of it.
+fn failed(error: crate::error::Error) -> (Response<Body>, Option<String>) {
+    let error = ApiError::from(error);
+    let internal = error.internal().to_string();
+    (super::error_response(error), Some(internal))
+}
+
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// Adds the request id dropshot adds, and logs the request as dropshot does.
+/// Adds the request id dropshot adds, and logs the request as dropshot does (a server error at
+/// `error`, with what went wrong).
 fn finish<B>(
-    mut response: Response<Body>,
+    (mut response, error): (Response<Body>, Option<String>),
     request: &Request<B>,
     remote: SocketAddr,
     started: Instant,
@@ -101,16 +113,28 @@ fn finish<B>(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    tracing::info!(
-        target: "dropshot",
-        req_id = id.as_str(),
-        method = "GET",
-        uri = request.uri().path(),
-        remote_addr = remote.to_string().as_str(),
-        status = StatusCode::OK.as_str(),
-        latency_us = started.elapsed().as_micros().to_string().as_str(),
-        "request completed"
-    );
+    let (status, latency) = (response.status(), started.elapsed().as_micros());
+    macro_rules! log {
+        ($level:expr) => {
+            tracing::event!(
+                target: "dropshot",
+                $level,
+                req_id = id.as_str(),
+                method = "GET",
+                uri = request.uri().path(),
+                remote_addr = remote.to_string().as_str(),
+                status = status.as_str(),
+                latency_us = latency.to_string().as_str(),
+                error = error.as_deref(),
+                "request completed"
+            )
+        };
+    }
+    if status.is_server_error() {
+        log!(tracing::Level::ERROR);
+    } else {
+        log!(tracing::Level::INFO);
+    }
     response
 }
 
