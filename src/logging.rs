@@ -92,6 +92,11 @@ impl Serializer for Fields {
             "method" => &mut self.method,
             "uri" => &mut self.uri,
             "remote_addr" => &mut self.remote_addr,
+            // The client's address, as the front passed it on (it wins over the front's own).
+            "hdr_x_bifrost_remote_addr" => {
+                self.remote_addr = Some(val.to_string());
+                return Ok(());
+            }
             "response_code" => &mut self.response_code,
             "latency_us" => &mut self.latency_us,
             "error_message_internal" => &mut self.error,

@@ -139,6 +139,12 @@ struct Serve {
     log_format: logging::Format,
 }
 
+/// mimalloc: the server allocates per request from several threads (requests, the store
+/// writer, the log); glibc's allocator spent a tenth of a write's CPU in `malloc`/`free` and
+/// consolidation (`BENCHMARKS.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match Cli::parse().command {
@@ -245,6 +251,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         max_body_bytes: args.max_body_bytes,
         admin_token,
         tls: args.tls_cert.zip(args.tls_key),
+        behind_front: max_connections > 0,
     };
     let https = settings.tls.is_some();
     let authenticated = settings.admin_token.is_some();

@@ -48,7 +48,14 @@ pub struct Settings {
     pub admin_token: Option<AdminToken>,
     /// HTTPS: a PEM certificate chain and its PEM (PKCS #8) private key; plain HTTP without.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Whether requests come through the front, which names each one's client in
+    /// [`CLIENT_ADDR_HEADER`] (trusted, and logged, only then).
+    pub behind_front: bool,
 }
+
+/// The header the front passes each forwarded request's client address in (any such header a
+/// client sent is replaced), logged as the request's `remote_addr`.
+pub const CLIENT_ADDR_HEADER: &str = "x-bifrost-remote-addr";
 
 /// Starts the server; it runs until closed. Its request body limit is `max_body_bytes`; beyond
 /// it, a 413. With `tls`, it serves HTTPS only.
@@ -56,6 +63,16 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
     let config = ConfigDropshot {
         bind_address: settings.bind,
         default_request_body_max_bytes: settings.max_body_bytes,
+        // No task per request: a handler whose client goes away is dropped. Safe for every
+        // handler here: a write is committed whole or not at all whether or not its caller
+        // still waits (the SQLite writer commits it; a PostgreSQL transaction dropped before
+        // its commit rolls back), and a long poll that nobody reads should stop.
+        default_handler_task_mode: dropshot::HandlerTaskMode::CancelOnDisconnect,
+        log_headers: if settings.behind_front {
+            vec![CLIENT_ADDR_HEADER.to_string()]
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     ServerBuilder::new(

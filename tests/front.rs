@@ -210,7 +210,62 @@ async fn reads_without_the_token_are_refused(backend: Backend) {
     }
 }
 
+/// The log names each request's client, forwarded ones included, and a client cannot write
+/// another address there.
+async fn the_log_names_the_client_not_the_front(backend: Backend) {
+    let server = TestServer::on(&backend);
+    let http = common::http();
+    let spoofed = http
+        .put(format!("{}/api/providers/openai", server.url))
+        .header("x-bifrost-remote-addr", "203.0.113.9:1")
+        .json(&json!({"keys": []}))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(spoofed.status(), 200);
+    let read = http
+        .get(format!("{}/api/providers/openai", server.url))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(read.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let logs = loop {
+        let logs = server.logs();
+        let done = logs
+            .lines()
+            .filter(|l| l.contains("request completed"))
+            .count()
+            >= 2;
+        if done || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!logs.contains("203.0.113.9"), "{logs}");
+    let completed: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("request completed"))
+        .collect();
+    assert_eq!(completed.len(), 2, "{logs}");
+    // One client connection made both requests: the forwarded PUT and the GET answered by the
+    // front name the same address (without the front's header, the PUT would name the port of
+    // the front's own connection to dropshot).
+    let addrs: Vec<String> = completed
+        .iter()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).expect("a JSON log line");
+            event["remote_addr"]
+                .as_str()
+                .expect("a remote_addr")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(addrs[0], addrs[1], "{logs}");
+}
+
 on_every_store!(
+    the_log_names_the_client_not_the_front,
     reads_match_dropshot_after_every_kind_of_write,
     reads_without_the_token_are_refused
 );

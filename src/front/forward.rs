@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::Body;
 use crate::error::{ApiError, Error};
+use crate::server::CLIENT_ADDR_HEADER;
 
 /// The dropshot server behind the front.
 pub struct Upstream {
@@ -34,8 +35,11 @@ impl Upstream {
     }
 
     /// The dropshot server's answer to `request`.
-    pub async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+    pub async fn forward(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
+        if let Ok(client) = HeaderValue::from_str(&remote.to_string()) {
+            parts.headers.insert(CLIENT_ADDR_HEADER, client);
+        }
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = match format!("{}{target}", self.base).parse() {
             Ok(uri) => uri,

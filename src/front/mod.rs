@@ -225,7 +225,7 @@ async fn handle(
     {
         return response;
     }
-    front.upstream.forward(request).await
+    front.upstream.forward(request, remote).await
 }
 
 /// An error as the contract's body, for the rare answer the front gives itself.
