@@ -105,6 +105,12 @@ impl Disk {
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            // A checkpoint (WAL pages copied into the file, then its fsync) runs inside the commit
+            // that crosses the threshold, and every write waiting behind that commit waits for it
+            // too: SQLite's default of 1000 pages made a 5–10 ms stall every ~160 writes, the tail
+            // of concurrent writes (p99/p50 at 8 writers 5–6); 250 pages makes each stall short
+            // (p99/p50 about 3, same throughput; BENCHMARKS.md).
+            conn.pragma_update(None, "wal_autocheckpoint", 250)?;
             let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
                 conn.execute_batch(sql)?;
