@@ -6,11 +6,15 @@
 //! under the operator's 256-bit key. The associated data binds each ciphertext to its provider,
 //! key id and field, so a sealed value copied to another place in the store does not open. The
 //! nonce is random and 192 bits long: unlike AES-GCM's 96-bit nonce, it has no practical limit
-//! on how many values one key may seal, and every write seals its secrets afresh.
+//! on how many values one key may seal. A secret is sealed when it is stored or changes; a write
+//! that keeps it keeps its sealed form (see `Resealed`).
 //!
 //! A row records the id of the key that sealed it (`sealed_with`, a fingerprint of the key,
 //! not the key), or nothing when its secrets are in clear. Everything else stays readable JSON,
 //! so an operator can still inspect and diff the store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -158,6 +162,42 @@ pub struct Codec {
     sealer: Option<Sealer>,
     /// The key the store was sealed with before a rotation: it opens rows, never seals them.
     previous: Option<Sealer>,
+    resealed: Resealed,
+}
+
+/// The last value sealed at each secret's place (provider, key, field), so that a write that
+/// keeps a secret reuses its sealed form instead of sealing it again (most edits change no
+/// secret). What this shows at rest, that a place's secret did not change between two states,
+/// the history's `changed` field says anyway.
+#[derive(Default)]
+struct Resealed(Mutex<HashMap<Vec<u8>, (String, String)>>);
+
+/// Beyond this many places the cache starts over.
+const MAX_RESEALED: usize = 100_000;
+
+impl std::fmt::Debug for Resealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resealed(..)")
+    }
+}
+
+impl Resealed {
+    /// `plain` sealed at `place`: as last time when it has not changed.
+    fn seal(&self, sealer: &Sealer, place: &Place, plain: &str) -> String {
+        let at = place.associated_data();
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((before, sealed)) = last.get(&at)
+            && before == plain
+        {
+            return sealed.clone();
+        }
+        let sealed = sealer.seal(place, plain);
+        if last.len() >= MAX_RESEALED {
+            last.clear();
+        }
+        last.insert(at, (plain.to_string(), sealed.clone()));
+        sealed
+    }
 }
 
 /// A stored row's configuration as the store holds it.
@@ -178,7 +218,7 @@ impl Codec {
     pub fn sealing(sealer: Sealer) -> Codec {
         Codec {
             sealer: Some(sealer),
-            previous: None,
+            ..Codec::default()
         }
     }
 
@@ -208,7 +248,7 @@ impl Codec {
         };
         let mut config = provider.config.clone();
         each_secret(&provider.name, &mut config, |place, value| {
-            *value = sealer.seal(place, value);
+            *value = self.resealed.seal(sealer, place, value);
             Ok(())
         })?;
         Ok(Row {
@@ -354,8 +394,19 @@ mod tests {
             Some(codec.sealer.as_ref().unwrap().id())
         );
         assert_eq!(codec.decode("openai", &row).unwrap(), original.config);
-        // Sealing twice gives different bytes (fresh nonces), both opening to the original.
-        assert_ne!(codec.encode(&original).unwrap().config, row.config);
+        // The same secrets again keep their sealed forms: nothing is sealed twice.
+        assert_eq!(codec.encode(&original).unwrap().config, row.config);
+        // A changed secret is sealed afresh and opens to its new value.
+        let mut changed = original.clone();
+        changed.config.keys.as_mut().unwrap()[0].value = Some("sk-sealed-changed".into());
+        let resealed = codec.encode(&changed).unwrap();
+        assert_ne!(resealed.config, row.config);
+        assert!(!resealed.config.contains("sk-sealed-changed"));
+        assert_eq!(codec.decode("openai", &resealed).unwrap(), changed.config);
+        // Another codec with the same key (another process) seals with fresh nonces.
+        let other = Codec::sealing(Sealer::from_base64(KEY).unwrap());
+        assert_ne!(other.encode(&original).unwrap().config, row.config);
+        assert_eq!(other.decode("openai", &row).unwrap(), original.config);
     }
 
     #[test]
