@@ -6,6 +6,7 @@
 //! across replicas (creation included, which a row lock could not cover), then reads the current
 //! row, decides, writes and commits. The writer hears back only after the commit.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +67,9 @@ const POOL_SIZE: usize = 16;
 const PROBE: &str = "INSERT INTO bifrost_health (id, at) VALUES (1, now())
     ON CONFLICT (id) DO UPDATE SET at = excluded.at";
 
+/// One provider, its configuration left out when its `ETag` is `$2` (the state already decoded).
+const SELECT_ONE_UNLESS: &str = "SELECT name, CASE WHEN etag = $2 THEN NULL ELSE config::text END,
+    config_hash, etag, sealed_with FROM providers WHERE name = $1";
 const SELECT_ONE: &str =
     "SELECT name, config::text, config_hash, etag, sealed_with FROM providers WHERE name = $1";
 /// Every provider and the revision they are the state of, in one statement (one snapshot).
@@ -107,6 +111,27 @@ pub struct PostgresStore {
     timeout: Duration,
     /// Whether the last write failed in the database; `/health` is 503 until a write succeeds.
     failing: AtomicBool,
+    /// The providers last read, decoded: a read whose row still has the same `ETag` takes the
+    /// decoded state from here instead of decoding (and opening) the row again.
+    decoded: Decoded,
+}
+
+/// Decoded states by name (only ever the stored state of its `ETag`).
+#[derive(Default)]
+struct Decoded(std::sync::RwLock<HashMap<String, Arc<StoredProvider>>>);
+
+impl Decoded {
+    fn get(&self, name: &str) -> Option<Arc<StoredProvider>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<StoredProvider>>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl PostgresStore {
@@ -171,6 +196,7 @@ impl PostgresStore {
             head,
             timeout,
             failing: AtomicBool::new(false),
+            decoded: Decoded::default(),
         };
         store
             .migrate()
@@ -349,27 +375,65 @@ impl PostgresStore {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn get(&self, name: &str) -> Result<Option<Arc<StoredProvider>>, Error> {
-        self.bounded(async |client| {
-            select_one(&*client, name, &self.codec)
-                .await
-                .map(|p| p.map(Arc::new))
-        })
-        .await
+        let known = self.decoded.get(name);
+        let etag = known.as_ref().map_or("", |p| p.etag.as_str());
+        let found = self
+            .bounded(async |client| {
+                let statement = client
+                    .prepare_cached(SELECT_ONE_UNLESS)
+                    .await
+                    .map_err(failed)?;
+                client
+                    .query_opt(&statement, &[&name, &etag])
+                    .await
+                    .map_err(failed)
+            })
+            .await?;
+        let Some(found) = found else {
+            self.decoded.write().remove(name);
+            return Ok(None);
+        };
+        if let Some(known) = known
+            && found
+                .try_get::<_, Option<String>>(1)
+                .map_err(failed)?
+                .is_none()
+        {
+            return Ok(Some(known));
+        }
+        let stored = Arc::new(row(&found, &self.codec)?);
+        self.decoded
+            .write()
+            .insert(name.to_string(), Arc::clone(&stored));
+        Ok(Some(stored))
     }
 
     async fn list(&self) -> Result<(Vec<Arc<StoredProvider>>, i64), Error> {
-        self.bounded(async |client| {
-            let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
-            let rows = client.query(&statement, &[]).await.map_err(failed)?;
-            let head = rows.first().map_or(0, |r| r.get::<_, i64>(5));
-            let providers = rows
-                .iter()
-                .filter(|r| r.get::<_, Option<String>>(0).is_some())
-                .map(|r| row(r, &self.codec).map(Arc::new))
-                .collect::<Result<_, _>>()?;
-            Ok((providers, head))
-        })
-        .await
+        let rows = self
+            .bounded(async |client| {
+                let statement = client.prepare_cached(SELECT_ALL).await.map_err(failed)?;
+                client.query(&statement, &[]).await.map_err(failed)
+            })
+            .await?;
+        let head = rows.first().map_or(0, |r| r.get::<_, i64>(5));
+        let mut decoded = self.decoded.write();
+        let mut providers = Vec::with_capacity(rows.len());
+        for r in rows
+            .iter()
+            .filter(|r| r.get::<_, Option<String>>(0).is_some())
+        {
+            let name: String = r.get(0);
+            let etag: String = r.get(3);
+            let state = match decoded.get(&name) {
+                Some(known) if known.etag == etag => Arc::clone(known),
+                _ => Arc::new(row(r, &self.codec)?),
+            };
+            providers.push(state);
+        }
+        // What is listed is what is stored: forget every other name.
+        decoded.clear();
+        decoded.extend(providers.iter().map(|p| (p.name.clone(), Arc::clone(p))));
+        Ok((providers, head))
     }
 
     async fn history(
