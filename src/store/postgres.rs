@@ -636,30 +636,32 @@ impl PostgresStore {
         mutation: Mutation,
         meta: WriteMeta,
     ) -> Result<Written, Error> {
+        // Round trips are what a write costs here: statements that do not depend on each
+        // other's answers are sent together (tokio-postgres pipelines concurrent queries on one
+        // connection), and every statement is prepared once per connection.
         let tx = client.transaction().await.map_err(failed)?;
-        tx.execute(LOCK, &[&name]).await.map_err(failed)?;
-        let before = select_one(&tx, name, &self.codec).await?.map(Arc::new);
+        let (lock, select) =
+            futures_util::try_join!(tx.prepare_cached(LOCK), tx.prepare_cached(SELECT_ONE))
+                .map_err(failed)?;
+        // The lock is taken before the read, in order: the read sees every earlier write.
+        let by_name: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&name];
+        let (_, found) =
+            futures_util::try_join!(tx.execute(&lock, &by_name), tx.query_opt(&select, &by_name))
+                .map_err(failed)?;
+        let before = found
+            .as_ref()
+            .map(|r| row(r, &self.codec))
+            .transpose()?
+            .map(Arc::new);
         let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
             .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
-        let after = match decided {
+        let (after, sealed): (Option<Arc<StoredProvider>>, _) = match decided {
             Change::Put(mut p) => {
                 p.etag = crate::precondition::new_tag();
                 let sealed = self.codec.encode(&p).map_err(Error::Store)?;
-                let statement = tx.prepare_cached(UPSERT).await.map_err(failed)?;
-                let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
-                    &name,
-                    &sealed.config,
-                    &p.config_hash,
-                    &p.etag,
-                    &sealed.sealed_with,
-                ];
-                tx.execute(&statement, &values).await.map_err(failed)?;
-                Some(Arc::from(p))
+                (Some(Arc::from(p)), Some(sealed))
             }
-            Change::Delete => {
-                tx.execute(DELETE, &[&name]).await.map_err(failed)?;
-                None
-            }
+            Change::Delete => (None, None),
             Change::Keep => {
                 tx.commit().await.map_err(failed)?;
                 return Ok(Written {
@@ -669,20 +671,35 @@ impl PostgresStore {
                 });
             }
         };
-        let number: i64 = tx
-            .query_one(NEXT_REVISION, &[])
-            .await
-            .map_err(failed)?
-            .get(0);
+        let (write, next, insert, prune, notify) = futures_util::try_join!(
+            tx.prepare_cached(if after.is_some() { UPSERT } else { DELETE }),
+            tx.prepare_cached(NEXT_REVISION),
+            tx.prepare_cached(INSERT_REVISION),
+            tx.prepare_cached(PRUNE_STATES),
+            tx.prepare_cached(NOTIFY),
+        )
+        .map_err(failed)?;
+        let written = async {
+            match (&after, &sealed) {
+                (Some(p), Some(sealed)) => {
+                    let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                        &name,
+                        &sealed.config,
+                        &p.config_hash,
+                        &p.etag,
+                        &sealed.sealed_with,
+                    ];
+                    tx.execute(&write, &values).await
+                }
+                _ => tx.execute(&write, &[&name]).await,
+            }
+        };
+        let (_, numbered) =
+            futures_util::try_join!(written, tx.query_one(&next, &[])).map_err(failed)?;
+        let number: i64 = numbered.get(0);
         let revision = Revision::of_write(number, name, before.as_deref(), after.as_deref(), &meta);
-        let sealed = after
-            .as_deref()
-            .map(|p| self.codec.encode(p))
-            .transpose()
-            .map_err(Error::Store)?;
         let changed = serde_json::to_string(&revision.changed).unwrap_or_default();
         let action = revision.action.to_string();
-        let statement = tx.prepare_cached(INSERT_REVISION).await.map_err(failed)?;
         let values: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
             &number,
             &name,
@@ -696,14 +713,16 @@ impl PostgresStore {
             &after.as_ref().and_then(|p| p.config_hash.as_deref()),
             &sealed.as_ref().and_then(|r| r.sealed_with.as_deref()),
         ];
-        tx.execute(&statement, &values).await.map_err(failed)?;
         let keep = self.retention.per_provider as i64;
-        tx.execute(PRUNE_STATES, &[&name, &keep])
-            .await
-            .map_err(failed)?;
-        tx.execute(NOTIFY, &[&number.to_string()])
-            .await
-            .map_err(failed)?;
+        let heard = number.to_string();
+        let pruned: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&name, &keep];
+        let told: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&heard];
+        futures_util::try_join!(
+            tx.execute(&insert, &values),
+            tx.execute(&prune, &pruned),
+            tx.execute(&notify, &told),
+        )
+        .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
         Ok(Written {
             before,
@@ -711,19 +730,6 @@ impl PostgresStore {
             revision: Some(number),
         })
     }
-}
-
-async fn select_one(
-    client: &impl GenericClient,
-    name: &str,
-    codec: &Codec,
-) -> Result<Option<StoredProvider>, Error> {
-    let statement = client.prepare_cached(SELECT_ONE).await.map_err(failed)?;
-    let found = client
-        .query_opt(&statement, &[&name])
-        .await
-        .map_err(failed)?;
-    found.as_ref().map(|r| row(r, codec)).transpose()
 }
 
 fn row(row: &tokio_postgres::Row, codec: &Codec) -> Result<StoredProvider, Error> {
