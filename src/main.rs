@@ -93,8 +93,8 @@ struct Serve {
     history_feed: i64,
     /// The most connections open at once; beyond it new ones are closed at once. Default: half
     /// the open file limit (raised to its hard limit at start) less a reserve, at most 10000.
-    /// 0 serves without the connection guard (the HTTP server listens itself: faster, but a
-    /// connection that sends nothing is then never closed).
+    /// 0 serves without the front (dropshot listens itself: no cap, and a connection that sends
+    /// nothing is then never closed).
     #[arg(long, env = "BIFROST_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
     /// Seconds a connection may move no byte either way before it is closed (a new connection
@@ -189,8 +189,8 @@ async fn serve(args: Serve) -> Result<(), String> {
             1024
         }
     };
-    // Each guarded connection takes two descriptors (the client's and the relay's); keep some
-    // for the store, the log and the listeners.
+    // Each connection takes a descriptor, and a request passed on to dropshot two more while it
+    // runs (the pool's end and dropshot's); keep some for the store, the log and the listeners.
     let max_connections = args.max_connections.unwrap_or_else(|| {
         usize::try_from(files.saturating_sub(128) / 2)
             .unwrap_or(usize::MAX)
