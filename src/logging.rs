@@ -148,8 +148,13 @@ impl slog::Drain for SlogToTracing {
             .response_code
             .as_deref()
             .is_some_and(|c| c.starts_with('5'));
+        // A read that succeeded is routine: logged at `debug` (`RUST_LOG=info,dropshot=debug`
+        // shows them); writes, refusals and failures stay at `info` and above.
+        let read_served = matches!(f.method.as_deref(), Some("GET" | "HEAD"))
+            && f.response_code.as_deref().is_some_and(|c| c < "400");
         match record.level() {
             _ if server_error => emit!(tracing::Level::ERROR),
+            slog::Level::Info if read_served => emit!(tracing::Level::DEBUG),
             slog::Level::Critical | slog::Level::Error => emit!(tracing::Level::ERROR),
             slog::Level::Warning => emit!(tracing::Level::WARN),
             slog::Level::Info => emit!(tracing::Level::INFO),

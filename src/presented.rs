@@ -19,21 +19,28 @@ use crate::provider::{self, StoredProvider};
 /// but never listed again would otherwise stay).
 const MAX_ENTRIES: usize = 200_000;
 
-/// The cache: provider name → (the state's `ETag`, its response body).
+/// A provider's response: its body and its `ETag` header, as sent.
+#[derive(Clone)]
+pub struct Shown {
+    pub body: Bytes,
+    pub etag: http::HeaderValue,
+}
+
+/// The cache: provider name → (the state's `ETag`, its response).
 #[derive(Default)]
 pub struct Presented {
-    entries: RwLock<HashMap<String, (String, Bytes)>>,
+    entries: RwLock<HashMap<String, (String, Shown)>>,
 }
 
 impl Presented {
-    /// The response body of `stored`.
-    pub fn body(&self, stored: &StoredProvider) -> Bytes {
-        if let Some(bytes) = self.cached(stored) {
-            return bytes;
+    /// The response of `stored`.
+    pub fn shown(&self, stored: &StoredProvider) -> Shown {
+        if let Some(shown) = self.cached(stored) {
+            return shown;
         }
-        let bytes = Self::render(stored);
-        self.remember(stored, &bytes);
-        bytes
+        let shown = Self::render(stored);
+        self.remember(stored, &shown);
+        shown
     }
 
     /// The response bodies of `listed`, in order; entries of providers no longer listed are
@@ -45,7 +52,7 @@ impl Presented {
             let entries = self.read();
             for (i, stored) in listed.iter().enumerate() {
                 match entries.get(&stored.name) {
-                    Some((etag, bytes)) if *etag == stored.etag => bodies.push(bytes.clone()),
+                    Some((etag, shown)) if *etag == stored.etag => bodies.push(shown.body.clone()),
                     _ => {
                         missing.push(i);
                         bodies.push(Bytes::new());
@@ -53,15 +60,11 @@ impl Presented {
                 }
             }
         }
-        for &i in &missing {
-            bodies[i] = Self::render(&listed[i]);
-        }
+        let rendered: Vec<Shown> = missing.iter().map(|&i| Self::render(&listed[i])).collect();
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        for &i in &missing {
-            entries.insert(
-                listed[i].name.clone(),
-                (listed[i].etag.clone(), bodies[i].clone()),
-            );
+        for (&i, shown) in missing.iter().zip(rendered) {
+            bodies[i] = shown.body.clone();
+            entries.insert(listed[i].name.clone(), (listed[i].etag.clone(), shown));
         }
         if entries.len() > listed.len().saturating_mul(2) + 64 {
             let names: std::collections::HashSet<&str> =
@@ -81,28 +84,32 @@ impl Presented {
         }
     }
 
-    fn cached(&self, stored: &StoredProvider) -> Option<Bytes> {
+    fn cached(&self, stored: &StoredProvider) -> Option<Shown> {
         let entries = self.read();
-        let (etag, bytes) = entries.get(&stored.name)?;
-        (*etag == stored.etag).then(|| bytes.clone())
+        let (etag, shown) = entries.get(&stored.name)?;
+        (*etag == stored.etag).then(|| shown.clone())
     }
 
-    fn remember(&self, stored: &StoredProvider, bytes: &Bytes) {
+    fn remember(&self, stored: &StoredProvider, shown: &Shown) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(stored.name.clone(), (stored.etag.clone(), bytes.clone()));
+        entries.insert(stored.name.clone(), (stored.etag.clone(), shown.clone()));
     }
 
-    fn render(stored: &StoredProvider) -> Bytes {
-        Bytes::from(
+    fn render(stored: &StoredProvider) -> Shown {
+        let body = Bytes::from(
             serde_json::to_vec(&provider::present(stored))
                 .expect("a presented provider serializes"),
-        )
+        );
+        // Tags are the store's own (hex digits), always a valid header value.
+        let etag = http::HeaderValue::from_str(&format!("\"{}\"", stored.etag))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("\"\""));
+        Shown { body, etag }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (String, Bytes)>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (String, Shown)>> {
         self.entries.read().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -322,3 +322,46 @@ async fn silent_and_slow_connections_cannot_lock_clients_out() {
         started.elapsed()
     );
 }
+
+/// A connection that was answered and then trickles its next request's headers, a header line
+/// every 300 ms, is closed once `--idle-timeout` has passed since the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_headers_are_cut_off_at_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(&[], &["--idle-timeout", "2"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    let answered = Instant::now();
+    socket
+        .write_all(b"GET /api/providers HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let closed = loop {
+        tokio::select! {
+            read = socket.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break answered.elapsed(),
+                Ok(_) => panic!("the trickled request was answered"),
+            },
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {
+                if socket.write_all(b"X-Slow: a\r\n").await.is_err() {
+                    break answered.elapsed();
+                }
+            }
+        }
+        assert!(answered.elapsed() < Duration::from_secs(10), "never closed");
+    };
+    assert!(
+        closed >= Duration::from_millis(1900) && closed < Duration::from_secs(5),
+        "closed after {closed:?}"
+    );
+}

@@ -11,7 +11,8 @@
 //! server: silent, or trickling its headers, or a long poll still waiting); when every open
 //! connection has been, the new one is closed at once. So a flood of silent or slow connections
 //! never locks out a client that speaks at once, and never holds more than the cap. Headers that
-//! trickle are hyper's to drop (30 s), bodies that stop arriving mid-request the API's (408).
+//! trickle are dropped when a request's head has not arrived within [`Guard::idle`] of the last
+//! answer (or of the connection's start), bodies that stop arriving mid-request the API's (408).
 //!
 //! Reads of one provider and of the list are answered here from kept response bytes
 //! ([`reads`]); every other request, and every read that is not plain (query, odd name, no
@@ -41,7 +42,7 @@ use crate::error::ApiError;
 use crate::presented::Presented;
 use crate::store::Store;
 use forward::Upstream;
-use watch::{Activity, Watched};
+use watch::{Activity, Tracked, Watched};
 
 /// The guard's limits.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +81,8 @@ impl Front {
         upstream: SocketAddr,
     ) -> Self {
         let mut http = auto::Builder::new(TokioExecutor::new());
-        http.http1().timer(TokioTimer::new());
+        // No HTTP/1 timer: hyper would arm one per request for its header timeout; the
+        // watchdog bounds the wait for a request instead (`watch::Activity::expired`).
         http.http2().timer(TokioTimer::new());
         Front {
             guard,
@@ -185,7 +187,14 @@ async fn serve(
     let connection = async {
         let service = hyper::service::service_fn(|request| {
             let front = Arc::clone(front);
-            async move { Ok::<_, Infallible>(handle(&front, request, remote).await) }
+            let answering = activity.request();
+            async move {
+                let response = handle(&front, request, remote).await;
+                Ok::<_, Infallible>(response.map(|body| Tracked {
+                    body,
+                    _answering: answering,
+                }))
+            }
         });
         match &front.tls {
             Some(tls) => {

@@ -67,11 +67,11 @@ pub async fn answer<B>(
                 return None;
             }
             Ok(Some(stored)) => {
-                let etag = HeaderValue::from_str(&format!("\"{}\"", stored.etag)).ok()?;
-                let mut response = Response::new(full(front.presented.body(&stored)));
+                let shown = front.presented.shown(&stored);
+                let mut response = Response::new(full(shown.body));
                 let headers = response.headers_mut();
                 headers.insert(header::CONTENT_TYPE, JSON.clone());
-                headers.insert(header::ETAG, etag);
+                headers.insert(header::ETAG, shown.etag);
                 (response, None)
             }
         },
@@ -100,18 +100,20 @@ fn failed(error: crate::error::Error) -> (Response<Body>, Option<String>) {
 }
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
+static REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-/// Adds the request id dropshot adds, and logs the request as dropshot does (a server error at
-/// `error`, with what went wrong).
+/// Adds the request id dropshot adds, and logs the request as dropshot's are logged (a served
+/// read at `debug`, a server error at `error` with what went wrong).
 fn finish<B>(
     (mut response, error): (Response<Body>, Option<String>),
     request: &Request<B>,
     remote: SocketAddr,
     started: Instant,
 ) -> Response<Body> {
-    let id = uuid::Uuid::new_v4().to_string();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id: &str = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     let (status, latency) = (response.status(), started.elapsed().as_micros());
     macro_rules! log {
@@ -119,7 +121,7 @@ fn finish<B>(
             tracing::event!(
                 target: "dropshot",
                 $level,
-                req_id = id.as_str(),
+                req_id = id,
                 method = "GET",
                 uri = request.uri().path(),
                 remote_addr = remote.to_string().as_str(),
@@ -130,10 +132,11 @@ fn finish<B>(
             )
         };
     }
+    // As dropshot's lines are (`logging`): a served read at `debug`, a failure at `error`.
     if status.is_server_error() {
         log!(tracing::Level::ERROR);
     } else {
-        log!(tracing::Level::INFO);
+        log!(tracing::Level::DEBUG);
     }
     response
 }
