@@ -84,13 +84,15 @@ pub struct Revision {
 }
 
 impl Revision {
-    /// The revision of a write of `provider` from `before` to `after`.
+    /// The revision of a write of `provider` from `before` to `after`, which changed the paths
+    /// `changed` (see [`changed`]).
     pub fn of_write(
         revision: i64,
         provider: &str,
         before: Option<&StoredProvider>,
         after: Option<&StoredProvider>,
         meta: &WriteMeta,
+        changed: Vec<String>,
     ) -> Revision {
         let action = match (before, after) {
             (None, _) => RevisionAction::Create,
@@ -104,7 +106,7 @@ impl Revision {
             action,
             source: meta.source,
             actor: meta.actor.clone(),
-            changed: changed(before, after),
+            changed,
             etag: after.map(|a| a.etag.clone()),
         }
     }

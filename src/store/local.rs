@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use tokio::sync::{oneshot, watch};
 
-use super::sealing::Codec;
+use super::sealing::{Codec, Row};
 use super::sqlite::{Disk, Revisions};
 use super::{Change, Feed, Mutation, RevisionState, Store, Written};
 use crate::error::Error;
@@ -58,9 +58,15 @@ impl Shared {
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 enum Job {
-    Modify {
+    /// A write decided by its request: `before` is the state it was decided against (current:
+    /// no other write of the provider runs meanwhile), `after` the new one (`None`: delete),
+    /// with the paths it changed and, when the store has a file, the row it will write.
+    Write {
         name: String,
-        mutation: Mutation,
+        before: Option<Arc<StoredProvider>>,
+        after: Option<Arc<StoredProvider>>,
+        changed: Vec<String>,
+        row: Option<Row>,
         meta: WriteMeta,
         reply: Reply<Written>,
     },
@@ -82,7 +88,16 @@ pub struct LocalStore {
     shared: Arc<RwLock<Shared>>,
     engine: Arc<Engine>,
     head: watch::Receiver<i64>,
+    /// How the file's rows are written (`None` for `memory://`).
+    codec: Option<Arc<Codec>>,
+    /// Writes of one provider take turns: a write holds its provider's turn from its decision to
+    /// its commit, so that it decides against the current state. Providers share [`TURNS`]
+    /// locks by hash (two may wait on each other; never on a third).
+    turns: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// How many locks the providers' turns are spread over.
+const TURNS: usize = 256;
 
 /// The writer, and the writes waiting for it.
 struct Engine {
@@ -210,6 +225,7 @@ impl LocalStore {
         }
         let (tell, head) = watch::channel(shared.head);
         let shared = Arc::new(RwLock::new(shared));
+        let codec = disk.as_ref().map(Disk::codec);
         let engine = Arc::new(Engine {
             writer: Mutex::new(Writer {
                 shared: Arc::clone(&shared),
@@ -231,6 +247,8 @@ impl LocalStore {
             shared,
             engine,
             head,
+            codec,
+            turns: (0..TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -266,10 +284,44 @@ impl Store for LocalStore {
         mutation: Mutation,
         meta: WriteMeta,
     ) -> Result<Written, Error> {
+        // The decision, its diff and its encoding (sealing) run here, in the request's task, in
+        // parallel with other providers' writes; the writer only numbers, writes and commits.
+        let turn = {
+            use std::hash::BuildHasher;
+            let hash =
+                std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name);
+            &self.turns[(hash % TURNS as u64) as usize]
+        };
+        let _turn = turn.lock().await;
+        let before = self.read().providers.get(name).cloned();
+        let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
+            .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
+        let after = match decided {
+            Change::Put(mut p) => {
+                p.etag = crate::precondition::new_tag();
+                Some(Arc::from(p))
+            }
+            Change::Delete => None,
+            Change::Keep => {
+                return Ok(Written {
+                    after: before.clone(),
+                    before,
+                    revision: None,
+                });
+            }
+        };
+        let changed = crate::history::changed(before.as_deref(), after.as_deref());
+        let row = match (&self.codec, &after) {
+            (Some(codec), Some(p)) => Some(codec.encode(p).map_err(Error::Store)?),
+            _ => None,
+        };
         let name = name.to_string();
-        self.submit(|reply| Job::Modify {
+        self.submit(|reply| Job::Write {
             name,
-            mutation,
+            before,
+            after,
+            changed,
+            row,
             meta,
             reply,
         })
@@ -408,14 +460,18 @@ impl Writer {
         let mut revisions: Vec<Kept> = Vec::new();
         let mut answers: Vec<(Reply<Written>, Result<Written, Error>)> = Vec::new();
         let mut next = self.head() + 1;
+        let mut encoded = HashMap::new();
         for job in batch {
-            let (name, mutation, meta, reply) = match job {
-                Job::Modify {
+            let (name, before, after, changed, row, meta, reply) = match job {
+                Job::Write {
                     name,
-                    mutation,
+                    before,
+                    after,
+                    changed,
+                    row,
                     meta,
                     reply,
-                } => (name, mutation, meta, reply),
+                } => (name, before, after, changed, row, meta, reply),
                 Job::Ping(reply) => {
                     let _ = reply.send(self.ping());
                     continue;
@@ -446,7 +502,7 @@ impl Writer {
                     continue;
                 }
             };
-            let before = match staged.get(&name) {
+            let current = match staged.get(&name) {
                 Some(state) => state.clone(),
                 None => self
                     .shared
@@ -456,41 +512,47 @@ impl Writer {
                     .get(&name)
                     .cloned(),
             };
-            let decided =
-                std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
-                    .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())));
-            let result = decided.map(|change| {
-                let after = match change {
-                    Change::Put(mut p) => {
-                        p.etag = crate::precondition::new_tag();
-                        Some(Arc::from(p))
-                    }
-                    Change::Delete => None,
-                    Change::Keep => {
-                        return Written {
-                            after: before.clone(),
-                            before,
-                            revision: None,
-                        };
-                    }
-                };
-                let revision = next;
-                next += 1;
-                revisions.push((
-                    Revision::of_write(revision, &name, before.as_deref(), after.as_deref(), &meta),
-                    after.clone(),
-                ));
-                if !staged.contains_key(&name) {
-                    order.push(name.clone());
-                }
-                staged.insert(name, after.clone());
-                Written {
+            // Writes of a provider take turns, so this holds; if it ever did not, the write is
+            // refused rather than applied over a state it did not see.
+            let same = match (&current, &before) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                let _ = reply.send(Err(Error::Store(format!(
+                    "a write of {name:?} was decided against a state that is no longer current"
+                ))));
+                continue;
+            }
+            let revision = next;
+            next += 1;
+            if let (Some(row), Some(p)) = (row, &after) {
+                encoded.insert(Arc::as_ptr(p), row);
+            }
+            revisions.push((
+                Revision::of_write(
+                    revision,
+                    &name,
+                    before.as_deref(),
+                    after.as_deref(),
+                    &meta,
+                    changed,
+                ),
+                after.clone(),
+            ));
+            if !staged.contains_key(&name) {
+                order.push(name.clone());
+            }
+            staged.insert(name, after.clone());
+            answers.push((
+                reply,
+                Ok(Written {
                     before,
                     after,
                     revision: Some(revision),
-                }
-            });
-            answers.push((reply, result));
+                }),
+            ));
         }
         let changes: Vec<_> = order
             .into_iter()
@@ -499,7 +561,7 @@ impl Writer {
                 (n, state)
             })
             .collect();
-        let persisted = self.persist(&changes, &revisions);
+        let persisted = self.persist(&changes, &revisions, encoded);
         if !changes.is_empty() {
             self.failing = persisted.as_ref().err().map(|_| {
                 changes
@@ -572,12 +634,13 @@ impl Writer {
         &mut self,
         changes: &[(String, Option<Arc<StoredProvider>>)],
         revisions: &[Kept],
+        encoded: HashMap<*const StoredProvider, Row>,
     ) -> Result<(), String> {
         if changes.is_empty() {
             return Ok(());
         }
         match &mut self.disk {
-            Some(disk) => disk.write(changes, revisions),
+            Some(disk) => disk.write(changes, revisions, encoded),
             None => {
                 self.memory.append(revisions, self.retention);
                 Ok(())

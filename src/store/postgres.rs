@@ -697,7 +697,15 @@ impl PostgresStore {
         let (_, numbered) =
             futures_util::try_join!(written, tx.query_one(&next, &[])).map_err(failed)?;
         let number: i64 = numbered.get(0);
-        let revision = Revision::of_write(number, name, before.as_deref(), after.as_deref(), &meta);
+        let changed = crate::history::changed(before.as_deref(), after.as_deref());
+        let revision = Revision::of_write(
+            number,
+            name,
+            before.as_deref(),
+            after.as_deref(),
+            &meta,
+            changed,
+        );
         let changed = serde_json::to_string(&revision.changed).unwrap_or_default();
         let action = revision.action.to_string();
         let values: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [

@@ -58,7 +58,7 @@ pub struct Revisions {
 
 pub struct Disk {
     conn: Connection,
-    codec: Codec,
+    codec: Arc<Codec>,
     retention: Retention,
     /// Per provider written since the file was opened, the revisions whose state is kept,
     /// oldest first: pruning a provider's oldest state is then one update by key.
@@ -128,7 +128,7 @@ impl Disk {
             .map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
         let mut disk = Disk {
             conn,
-            codec,
+            codec: Arc::new(codec),
             retention,
             kept: HashMap::new(),
         };
@@ -404,24 +404,35 @@ impl Disk {
             .map_err(|e| e.to_string())
     }
 
+    /// How the file's rows are written: a write's state can be encoded before it reaches the
+    /// writer (see [`Disk::write`]).
+    pub fn codec(&self) -> Arc<Codec> {
+        Arc::clone(&self.codec)
+    }
+
     /// Writes a batch of changes and their revisions in one transaction: all of them or none.
     /// Each revision keeps the state it left; a provider's states beyond the retention's count
-    /// are pruned (their summaries stay).
+    /// are pruned (their summaries stay). `encoded` holds the rows of states already encoded
+    /// (by their writers, in parallel); others are encoded here.
     pub fn write(
         &mut self,
         changes: &[(String, Option<Arc<StoredProvider>>)],
         revisions: &[(Revision, Option<Arc<StoredProvider>>)],
+        mut encoded: HashMap<*const StoredProvider, Row>,
     ) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         // The kept states after this batch, published only once it commits.
         let mut kept: HashMap<String, VecDeque<i64>> = HashMap::new();
-        // Each state is encoded (sealed) once, for its history row and its provider row.
-        let mut encoded: HashMap<*const StoredProvider, Row> = HashMap::new();
         for (revision, state) in revisions {
             let row = match state {
                 Some(p) => {
-                    let row = self.codec.encode(p)?;
-                    Some(&*encoded.entry(Arc::as_ptr(p)).or_insert(row))
+                    let row = match encoded.entry(Arc::as_ptr(p)) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(self.codec.encode(p)?)
+                        }
+                    };
+                    Some(&*row)
                 }
                 None => None,
             };
