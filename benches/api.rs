@@ -387,13 +387,7 @@ impl RawPostgres {
                 })
             })
             .collect();
-        barrier.wait().await;
-        let started = Instant::now();
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await.expect("a raw worker"));
-        }
-        Stats::of(all, started.elapsed())
+        gather(&barrier, tasks).await
     }
 }
 
@@ -604,6 +598,15 @@ async fn load(
             })
         })
         .collect();
+    gather(&barrier, tasks).await
+}
+
+/// Releases the warmed-up workers at once (the last party of `barrier`) and gathers their
+/// latencies, timed from the release to the last answer.
+async fn gather(
+    barrier: &tokio::sync::Barrier,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Duration>>>,
+) -> Stats {
     barrier.wait().await;
     let started = Instant::now();
     let mut all = Vec::new();
