@@ -17,14 +17,13 @@
 //! `memory://`, from memory.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use tokio::sync::{oneshot, watch};
 
 use super::sealing::{Codec, Row};
 use super::sqlite::{Disk, Revisions};
-use super::{Change, Feed, Mutation, RevisionState, Store, Written};
+use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
 use crate::error::Error;
 use crate::history::{Retention, Revision, WriteMeta};
 use crate::provider::StoredProvider;
@@ -294,15 +293,9 @@ impl Store for LocalStore {
         };
         let _turn = turn.lock().await;
         let before = self.read().providers.get(name).cloned();
-        let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
-            .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
-        let after = match decided {
-            Change::Put(mut p) => {
-                p.etag = crate::precondition::new_tag();
-                Some(Arc::from(p))
-            }
-            Change::Delete => None,
-            Change::Keep => {
+        let after = match decide(mutation, before.as_deref())? {
+            Decision::Write(after) => after,
+            Decision::Keep => {
                 return Ok(Written {
                     after: before.clone(),
                     before,
@@ -666,6 +659,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Change;
     use crate::types::{Key, UpdateProviderRequest};
 
     fn provider(name: &str, models: usize) -> StoredProvider {

@@ -32,6 +32,32 @@ pub enum Change {
     Keep,
 }
 
+/// What a store does with a mutation's decision.
+pub(crate) enum Decision {
+    /// Nothing to write: the provider stays as it is.
+    Keep,
+    /// The provider's new state (`None`: deleted), with a fresh tag.
+    Write(Option<Arc<StoredProvider>>),
+}
+
+/// Runs `mutation` against `before`, the provider's current state: a panic is an error, like any
+/// refusal, and nothing is changed; a new state gets a new `ETag`.
+pub(crate) fn decide(
+    mutation: Mutation,
+    before: Option<&StoredProvider>,
+) -> Result<Decision, Error> {
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mutation(before)))
+        .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
+    Ok(match decided {
+        Change::Put(mut p) => {
+            p.etag = crate::precondition::new_tag();
+            Decision::Write(Some(Arc::from(p)))
+        }
+        Change::Delete => Decision::Write(None),
+        Change::Keep => Decision::Keep,
+    })
+}
+
 /// A decision about one provider, made against its current state (`None` when it does not
 /// exist). An `Err` leaves the store as it was.
 pub type Mutation = Box<dyn FnOnce(Option<&StoredProvider>) -> Result<Change, Error> + Send>;

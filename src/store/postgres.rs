@@ -7,7 +7,6 @@
 //! row, decides, writes and commits. The writer hears back only after the commit.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,7 +17,7 @@ use tokio_postgres::NoTls;
 use tokio::sync::watch;
 
 use super::sealing::{Codec, Row};
-use super::{Change, Feed, Mutation, RevisionState, Store, Written};
+use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
 use crate::error::Error;
 use crate::history::{Retention, Revision, Source, WriteMeta};
 use crate::provider::StoredProvider;
@@ -653,16 +652,9 @@ impl PostgresStore {
             .map(|r| row(r, &self.codec))
             .transpose()?
             .map(Arc::new);
-        let decided = std::panic::catch_unwind(AssertUnwindSafe(|| mutation(before.as_deref())))
-            .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
-        let (after, sealed): (Option<Arc<StoredProvider>>, _) = match decided {
-            Change::Put(mut p) => {
-                p.etag = crate::precondition::new_tag();
-                let sealed = self.codec.encode(&p).map_err(Error::Store)?;
-                (Some(Arc::from(p)), Some(sealed))
-            }
-            Change::Delete => (None, None),
-            Change::Keep => {
+        let after = match decide(mutation, before.as_deref())? {
+            Decision::Write(after) => after,
+            Decision::Keep => {
                 tx.commit().await.map_err(failed)?;
                 return Ok(Written {
                     after: before.clone(),
@@ -671,6 +663,11 @@ impl PostgresStore {
                 });
             }
         };
+        let sealed = after
+            .as_deref()
+            .map(|p| self.codec.encode(p))
+            .transpose()
+            .map_err(Error::Store)?;
         let (write, next, insert, prune, notify) = futures_util::try_join!(
             tx.prepare_cached(if after.is_some() { UPSERT } else { DELETE }),
             tx.prepare_cached(NEXT_REVISION),
