@@ -136,6 +136,9 @@ pub struct AllowedRequests {
     pub list_models: bool,
     #[serde(default)]
     pub ocr: bool,
+    ///Sent by the v1.5 web UI's custom-provider form; Bifrost v1.5 has no such request type and ignores it. Stored and returned as sent.
+    #[serde(default)]
+    pub ocr_stream: bool,
     #[serde(default)]
     pub passthrough: bool,
     #[serde(default)]
@@ -535,7 +538,7 @@ pub struct Key {
     ///Unique identifier of the key within its provider: 1 to 128 characters, none of them a control character. Empty or absent: the server assigns a UUIDv4.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
-    ///Models this key can serve. Inside a provider body (v1.4): empty means all. Through `/keys` (v1.5+): `["*"]` means all and empty means none. `*` with other names, or a name twice, is a 400.
+    ///Models this key can serve. Inside a provider body (v1.4): empty means all. Through `/keys` (v1.5+): `["*"]` means all and empty means none. `[""]` (terraform-provider-bifrost's spelling) means all, is stored as sent and shown as `[""]` inside a provider body and `["*"]` through `/keys`. `*` with other names, an empty name beside others, or a name twice, is a 400.
     #[serde(default)]
     pub models: ::std::vec::Vec<::std::string::String>,
     ///Name of the key; a non-empty name is unique within the provider.
@@ -1942,6 +1945,7 @@ pub mod builder {
         image_variation: ::std::result::Result<bool, ::std::string::String>,
         list_models: ::std::result::Result<bool, ::std::string::String>,
         ocr: ::std::result::Result<bool, ::std::string::String>,
+        ocr_stream: ::std::result::Result<bool, ::std::string::String>,
         passthrough: ::std::result::Result<bool, ::std::string::String>,
         passthrough_stream: ::std::result::Result<bool, ::std::string::String>,
         realtime: ::std::result::Result<bool, ::std::string::String>,
@@ -2001,6 +2005,7 @@ pub mod builder {
                 image_variation: Ok(Default::default()),
                 list_models: Ok(Default::default()),
                 ocr: Ok(Default::default()),
+                ocr_stream: Ok(Default::default()),
                 passthrough: Ok(Default::default()),
                 passthrough_stream: Ok(Default::default()),
                 realtime: Ok(Default::default()),
@@ -2480,6 +2485,18 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for ocr: {e}"));
             self
         }
+        pub fn ocr_stream<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<bool>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.ocr_stream = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for ocr_stream: {e}")
+                });
+            self
+        }
         pub fn passthrough<T>(mut self, value: T) -> Self
         where
             T: ::std::convert::TryInto<bool>,
@@ -2755,6 +2772,7 @@ pub mod builder {
                 image_variation: value.image_variation?,
                 list_models: value.list_models?,
                 ocr: value.ocr?,
+                ocr_stream: value.ocr_stream?,
                 passthrough: value.passthrough?,
                 passthrough_stream: value.passthrough_stream?,
                 realtime: value.realtime?,
@@ -2816,6 +2834,7 @@ pub mod builder {
                 image_variation: Ok(value.image_variation),
                 list_models: Ok(value.list_models),
                 ocr: Ok(value.ocr),
+                ocr_stream: Ok(value.ocr_stream),
                 passthrough: Ok(value.passthrough),
                 passthrough_stream: Ok(value.passthrough_stream),
                 realtime: Ok(value.realtime),

@@ -34,15 +34,31 @@ const CAPPED: &[&str] = &[
     "rustls",
 ];
 
+/// Whether a record of `target` at `level` may be written: records of a [`CAPPED`] crate (or any
+/// of its modules) above `info` never are, whatever `RUST_LOG` asks. A cap on the record itself
+/// rather than a directive, so that no more specific directive (`tokio_postgres::query=debug`,
+/// a span filter) can outrank it.
+pub fn allowed(target: &str, level: &tracing::Level) -> bool {
+    let capped = CAPPED.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
+    !capped || *level <= tracing::Level::INFO
+}
+
 /// The filter for `RUST_LOG` (default `info`), with [`CAPPED`] crates capped at `info`.
-pub fn filter(directives: Option<&str>) -> EnvFilter {
-    let mut filter = directives
+pub fn filter<S>(directives: Option<&str>) -> impl tracing_subscriber::layer::Filter<S> + use<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::FilterExt;
+    let directives = directives
         .and_then(|d| EnvFilter::try_new(d).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    for target in CAPPED {
-        filter = filter.add_directive(format!("{target}=info").parse().expect("a directive"));
-    }
-    filter
+    directives.and(tracing_subscriber::filter::filter_fn(|meta| {
+        allowed(meta.target(), meta.level())
+    }))
 }
 
 /// Sends tracing events to stderr, filtered by `RUST_LOG` (see [`filter`]).
@@ -50,17 +66,20 @@ pub fn filter(directives: Option<&str>) -> EnvFilter {
 /// Request lines are buffered and written a few times a second, others at once
 /// ([`crate::log_writer`]): a request does not wait for a write to stderr.
 pub fn init(format: Format) -> Guard {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = crate::log_writer::Lines::start();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(colour);
-    match format {
-        Format::Text => builder.init(),
-        Format::Json => builder.json().flatten_event(true).init(),
-    }
+    let layer = match format {
+        Format::Text => layer.with_filter(filter).boxed(),
+        Format::Json => layer.json().flatten_event(true).with_filter(filter).boxed(),
+    };
+    tracing_subscriber::registry().with(layer).init();
     guard
 }
 
@@ -167,6 +186,7 @@ impl slog::Drain for SlogToTracing {
 
 #[cfg(test)]
 mod tests {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
 
     #[test]
@@ -175,8 +195,12 @@ mod tests {
             "trace",
             "trace,tokio_postgres=trace",
             "tokio_postgres=debug,hyper=trace",
+            "tokio_postgres::query=debug",
+            "info,tokio_postgres::query=trace,hyper::proto::h1=trace,h2::codec=trace",
+            "[{sql}]=trace,postgres_protocol::message=trace",
         ] {
-            let subscriber = tracing_subscriber::registry().with(super::filter(Some(directives)));
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_subscriber::fmt::layer().with_filter(super::filter(Some(directives))));
             tracing::subscriber::with_default(subscriber, || {
                 assert!(
                     !tracing::enabled!(target: "tokio_postgres::query", tracing::Level::DEBUG),
@@ -192,9 +216,12 @@ mod tests {
                 );
             });
         }
-        let subscriber = tracing_subscriber::registry().with(super::filter(Some("trace")));
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_filter(super::filter(Some("trace"))));
         tracing::subscriber::with_default(subscriber, || {
             assert!(tracing::enabled!(target: "bifrost_providers", tracing::Level::TRACE));
+            // A crate whose name only starts like a capped one is not capped.
+            assert!(tracing::enabled!(target: "hyperloglog", tracing::Level::TRACE));
         });
     }
 }

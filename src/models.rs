@@ -6,6 +6,10 @@
 //! generation means. "None" cannot be said in v1.4, so a v1.4 client that sends back `[]` for a
 //! key stored with no models (what it was shown) keeps it that way.
 //!
+//! terraform-provider-bifrost (v0.1.x) says "every model" with `models: [""]`, and compares what
+//! it reads back with what it sent: that spelling is stored as sent, means every model on every
+//! path, and shows as `[""]` to the v1.4 view that wrote it (`["*"]` to `/keys`).
+//!
 //! Model aliases likewise have two forms: v1.4's `deployments` inside a key's provider block and
 //! v1.5's key-level `aliases`. Both are stored as sent; each view fills in its own form from the
 //! other when it is empty, so neither generation loses sight of them.
@@ -17,6 +21,11 @@ use crate::types::Key;
 
 /// Every model.
 const ALL: &str = "*";
+
+/// Every model, as terraform-provider-bifrost spells it: a list of one empty name.
+fn is_terraform_all(models: &[String]) -> bool {
+    models.len() == 1 && models[0].is_empty()
+}
 
 /// Which generation's reading of a key applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +43,9 @@ pub fn read(
     view: View,
     param: &str,
 ) -> Result<Vec<String>, Error> {
+    if is_terraform_all(&models) {
+        return Ok(models);
+    }
     check_list(&models, param, "models")?;
     if !models.is_empty() || view == View::Keys {
         return Ok(models);
@@ -50,6 +62,7 @@ pub fn read(
 pub fn render(models: &[String], view: View) -> Vec<String> {
     match view {
         View::Inline if is_all(models) => Vec::new(),
+        View::Keys if is_terraform_all(models) => vec![ALL.to_string()],
         _ => models.to_vec(),
     }
 }
@@ -147,6 +160,19 @@ mod tests {
         );
         assert_eq!(render(&all, View::Inline), Vec::<String>::new());
         assert_eq!(render(&all, View::Keys), all);
+    }
+
+    #[test]
+    fn terraform_spelling_of_all_is_kept_for_its_view() {
+        let terraform = vec![String::new()];
+        for view in [View::Inline, View::Keys] {
+            assert_eq!(read(terraform.clone(), None, view, "m").unwrap(), terraform);
+        }
+        assert_eq!(render(&terraform, View::Inline), terraform);
+        assert_eq!(render(&terraform, View::Keys), vec!["*".to_string()]);
+        // An empty name beside others is still refused.
+        let mixed = vec![String::new(), "gpt-4o".to_string()];
+        assert!(read(mixed, None, View::Inline, "m").is_err());
     }
 
     #[test]
