@@ -66,9 +66,9 @@ where
 /// Request lines are buffered and written a few times a second, others at once
 /// ([`crate::log_writer`]): a request does not wait for a write to stderr.
 pub fn init(format: Format) -> Guard {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = crate::log_writer::Lines::start();
@@ -199,8 +199,9 @@ mod tests {
             "info,tokio_postgres::query=trace,hyper::proto::h1=trace,h2::codec=trace",
             "[{sql}]=trace,postgres_protocol::message=trace",
         ] {
-            let subscriber = tracing_subscriber::registry()
-                .with(tracing_subscriber::fmt::layer().with_filter(super::filter(Some(directives))));
+            let subscriber = tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer().with_filter(super::filter(Some(directives))),
+            );
             tracing::subscriber::with_default(subscriber, || {
                 assert!(
                     !tracing::enabled!(target: "tokio_postgres::query", tracing::Level::DEBUG),
