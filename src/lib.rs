@@ -12,6 +12,7 @@ pub mod auth;
 pub mod body;
 pub mod config_file;
 pub mod conformance;
+pub mod credentials;
 pub mod error;
 pub mod front;
 pub mod history;

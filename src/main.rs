@@ -125,6 +125,13 @@ struct Serve {
     /// server has started with both, this one can be dropped.
     #[arg(long, env = "BIFROST_PREVIOUS_ENCRYPTION_KEY", hide_env_values = true)]
     previous_encryption_key: Option<String>,
+    /// The environment variables an `env.NAME` reference may name, as glob patterns
+    /// (comma-separated, case-sensitive, e.g. `OPENAI_*,*_API_KEY`). Without it, any name but the
+    /// server's own settings (`BIFROST_*`) and the system's variables (PATH, HOME, PG*, …; the
+    /// README lists them), which no pattern can allow. A reference to another name is refused
+    /// with 400, and one already stored resolves to nothing.
+    #[arg(long, env = "BIFROST_ENV_ALLOW", value_delimiter = ',')]
+    env_allow: Vec<String>,
     /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
     #[arg(long, env = "BIFROST_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
@@ -209,11 +216,15 @@ async fn serve(args: Serve) -> Result<(), String> {
             args.bind
         ));
     }
+    bifrost_providers::secrets::set_env_policy(bifrost_providers::secrets::EnvPolicy::new(
+        &args.env_allow,
+    )?);
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
     let mut codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
         Some(sealer) => {
             let sealer = sealer?;
             tracing::info!(key_id = sealer.id(), "secrets are encrypted at rest");
+            bifrost_providers::secrets::set_hash_key(sealer.hash_key());
             Codec::sealing(sealer)
         }
         None => Codec::plain(),
@@ -237,6 +248,9 @@ async fn serve(args: Serve) -> Result<(), String> {
         },
     )
     .await?;
+    if args.encryption_key.is_none() {
+        bifrost_providers::secrets::set_hash_key(store.hash_key());
+    }
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
         let outcomes = config_file::apply(store.as_ref(), providers)
             .await

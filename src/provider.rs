@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::credentials;
 use crate::error::Error;
 use crate::models::{self, View};
 use crate::secrets::{self, PROXY_MASK};
@@ -173,6 +174,16 @@ fn network(mut n: NetworkConfig, stored: Option<&NetworkConfig>) -> Result<Netwo
     n.retry_backoff_initial_ms = None;
     n.retry_backoff_max_ms = None;
     validate::network(&n)?;
+    credentials::merge_url(
+        &mut n.base_url,
+        stored.map(|s| s.base_url.as_str()).unwrap_or_default(),
+        "network_config.base_url",
+    )?;
+    credentials::merge_headers(
+        &mut n.extra_headers,
+        stored.map(|s| &s.extra_headers),
+        "network_config.extra_headers",
+    )?;
     let kept = stored.map(|s| s.ca_cert_pem.as_str()).unwrap_or_default();
     merge_string_secret(&mut n.ca_cert_pem, kept, "network_config.ca_cert_pem")?;
     Ok(n)
@@ -415,6 +426,11 @@ fn merge_string_secret(value: &mut String, kept: &str, param: &str) -> Result<()
 /// Proxy secrets sent back as `<REDACTED>` keep the stored ones.
 fn merge_proxy(mut proxy: ProxyConfig, stored: Option<&ProxyConfig>) -> Result<ProxyConfig, Error> {
     validate::proxy(&proxy)?;
+    credentials::merge_url(
+        &mut proxy.url,
+        stored.map(|s| s.url.as_str()).unwrap_or_default(),
+        "proxy_config.url",
+    )?;
     let stored_password = stored.map(|s| s.password.as_str()).unwrap_or_default();
     let stored_ca = stored.map(|s| s.ca_cert_pem.as_str()).unwrap_or_default();
     merge_string_secret(
@@ -446,6 +462,7 @@ pub fn present_key(key: &Key, view: View, usable: &mut bool) -> Key {
         *usable &= secrets::resolve(field).is_some();
         *field = secrets::present(field, secret);
     });
+    key.config_hash = key.config_hash.as_deref().map(secrets::shown_hash);
     key.models = models::render(&key.models, view);
     models::show_aliases(&mut key, view);
     key
@@ -472,9 +489,14 @@ pub fn present(stored: &StoredProvider) -> ProviderResponse {
         .any(|v| secrets::unresolved_string(v));
         proxy.password = shown_string_secret(&proxy.password);
         proxy.ca_cert_pem = shown_string_secret(&proxy.ca_cert_pem);
+        proxy.url = credentials::shown_url(&proxy.url);
         proxy
     });
     let mut network_config = config.network_config.clone().unwrap_or_default();
+    network_config.base_url = credentials::shown_url(&network_config.base_url);
+    for (name, value) in network_config.extra_headers.iter_mut() {
+        *value = credentials::shown_header(name, value);
+    }
     usable &= !secrets::unresolved_string(&network_config.ca_cert_pem);
     network_config.ca_cert_pem = shown_string_secret(&network_config.ca_cert_pem);
     let status = if usable {
@@ -501,6 +523,6 @@ pub fn present(stored: &StoredProvider) -> ProviderResponse {
         provider_request_id: config.provider_request_id.clone(),
         status,
         provider_status: status,
-        config_hash: stored.config_hash.clone(),
+        config_hash: stored.config_hash.as_deref().map(secrets::shown_hash),
     }
 }

@@ -8,9 +8,182 @@
 //! Bifrost's generations write, and [`stored`] writes the one form the store keeps and responses
 //! show. References are kept as references: the gateway that uses a configuration may have
 //! variables that this server's host lacks, so an unresolvable one is stored and shown as such.
+//!
+//! A reference names a variable of this server's environment, so which names it may use is a
+//! policy ([`EnvPolicy`]): never the server's own settings (`BIFROST_*`) nor the variables of the
+//! system and of the tools it runs with ([`DENIED`]), and, when the operator gives an allow-list,
+//! only the names it matches. A reference's value never leaves the server: a response shows the
+//! reference and, in `value`, the redacted form of what it resolves to, as Bifrost does.
+
+use std::sync::OnceLock;
 
 use crate::error::Error;
 use crate::types::{EnvVar, Key, SecretType};
+
+/// Variables a reference may never name, whatever the allow-list says: the server's own
+/// settings, and what the system, a shell, a container runtime or a toolchain puts in a
+/// process's environment (paths, users, hosts, credentials of other tools). A pattern ending in
+/// `*` matches every name with that prefix.
+pub const DENIED: &[&str] = &[
+    "BIFROST_*",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "USERNAME",
+    "SHELL",
+    "PWD",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    "HOSTNAME",
+    "HOST",
+    "TERM",
+    "TERMINFO",
+    "COLORTERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "MAIL",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "DISPLAY",
+    "WAYLAND_*",
+    "XDG_*",
+    "DBUS_*",
+    "LD_*",
+    "DYLD_*",
+    "SSH_*",
+    "GPG_*",
+    "GNUPG*",
+    "SUDO_*",
+    "SYSTEMD_*",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "NOTIFY_SOCKET",
+    "LISTEN_*",
+    "CREDENTIALS_DIRECTORY",
+    "RUST_*",
+    "CARGO*",
+    "RUSTUP_*",
+    "PG*",
+    "DATABASE_URL",
+    "MALLOC*",
+    "MIMALLOC_*",
+    "KUBERNETES_*",
+    "container",
+    "INIT_*",
+    "HISTFILE",
+    "PS1",
+    "PS2",
+    "MOTD_SHOWN",
+];
+
+/// Which environment variables a reference may name: never one [`DENIED`] matches, and, with an
+/// operator's allow-list, only those it matches.
+#[derive(Debug)]
+pub struct EnvPolicy {
+    denied: globset::GlobSet,
+    allowed: Option<globset::GlobSet>,
+}
+
+/// The policy this process applies, set once at start ([`set_env_policy`]); the default until
+/// then.
+static POLICY: OnceLock<EnvPolicy> = OnceLock::new();
+
+impl EnvPolicy {
+    /// The policy for an allow-list of glob patterns (`*`, `?`, `[...]`, case-sensitive, as
+    /// variable names are); none means every name the deny-list leaves.
+    pub fn new(allow: &[String]) -> Result<EnvPolicy, String> {
+        let set = |patterns: &mut dyn Iterator<Item = &str>| {
+            let mut builder = globset::GlobSetBuilder::new();
+            for pattern in patterns {
+                let glob = globset::GlobBuilder::new(pattern)
+                    .literal_separator(false)
+                    .build()
+                    .map_err(|e| format!("--env-allow pattern {pattern:?}: {e}"))?;
+                builder.add(glob);
+            }
+            builder.build().map_err(|e| e.to_string())
+        };
+        let allow: Vec<&str> = allow
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        Ok(EnvPolicy {
+            denied: set(&mut DENIED.iter().copied())?,
+            allowed: if allow.is_empty() {
+                None
+            } else {
+                Some(set(&mut allow.into_iter())?)
+            },
+        })
+    }
+
+    /// Whether a reference may name this variable.
+    pub fn allows(&self, name: &str) -> bool {
+        !self.denied.is_match(name) && self.allowed.as_ref().is_none_or(|a| a.is_match(name))
+    }
+}
+
+/// Sets the policy of this process; the first call wins (the server calls it once, at start).
+pub fn set_env_policy(policy: EnvPolicy) {
+    let _ = POLICY.set(policy);
+}
+
+fn policy() -> &'static EnvPolicy {
+    POLICY.get_or_init(|| EnvPolicy::new(&[]).expect("the built-in patterns are valid"))
+}
+
+/// 32 random bytes from the operating system.
+pub fn random_key() -> [u8; 32] {
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut key = [0; 32];
+    chacha20poly1305::aead::OsRng.fill_bytes(&mut key);
+    key
+}
+
+/// The key of the `config_hash` responses show, set once at start ([`set_hash_key`]): derived
+/// from the encryption key, or the store's own ([`crate::store::Store::hash_key`]).
+static HASH_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Sets the key of the `config_hash` responses show, one that replicas and restarts share;
+/// the first call wins.
+pub fn set_hash_key(key: [u8; 32]) {
+    let _ = HASH_KEY.set(key);
+}
+
+/// The `config_hash` a response shows for a stored one: HMAC-SHA-256 under the server's key, hex.
+/// The stored hash is of a config.json entry, literal secrets included, so shown bare it would
+/// let anyone test guesses of a secret offline; keyed, it still changes exactly when the entry
+/// does, which is all a client can use it for.
+pub fn shown_hash(stored: &str) -> String {
+    use hmac::Mac;
+    let key = HASH_KEY.get_or_init(random_key);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(stored.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The value of an environment variable a reference names, if the policy lets it be read.
+fn read_env(name: &str) -> Option<String> {
+    if policy().allows(name) {
+        std::env::var(name).ok()
+    } else {
+        None
+    }
+}
 
 /// How proxy secrets (`password`, `ca_cert_pem`) show in responses.
 pub const PROXY_MASK: &str = "<REDACTED>";
@@ -111,9 +284,24 @@ fn by_prefix(text: &str) -> Option<Kind> {
         .map(|path| Kind::Vault(path.to_string()))
 }
 
-/// Whether a reference is well formed: an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`),
-/// or a vault path without control characters or spaces.
+/// Whether a reference is well formed and allowed: an environment variable name
+/// (`[A-Za-z_][A-Za-z0-9_]*`) that the policy lets a reference name, or a vault path without
+/// control characters or spaces.
 pub fn check(kind: &Kind, param: &str) -> Result<(), Error> {
+    if let Kind::Env(name) = kind
+        && variable_name(&format!("{ENV_PREFIX}{name}")).is_some()
+        && !policy().allows(name)
+    {
+        return Err(Error::invalid(
+            "env_var_not_allowed",
+            param,
+            format!(
+                "{param}: env.{name} may not be referenced: this server never reads its own \
+                 settings (BIFROST_*) or the system's variables, and reads only what its \
+                 --env-allow list names"
+            ),
+        ));
+    }
     let valid = match kind {
         Kind::Literal(_) => true,
         Kind::Env(name) => variable_name(&format!("{ENV_PREFIX}{name}")).is_some(),
@@ -186,26 +374,37 @@ pub fn variable_name(reference: &str) -> Option<&str> {
 pub fn resolve(field: &EnvVar) -> Option<String> {
     match kind(field) {
         Kind::Literal(value) => Some(value),
-        Kind::Env(name) => std::env::var(name).ok(),
+        Kind::Env(name) => read_env(&name),
         Kind::Vault(_) => None,
     }
+}
+
+/// A string field (a proxy's, a CA certificate) that holds a reference: the reference checked
+/// as [`check`] does.
+pub fn check_string(value: &str, param: &str) -> Result<(), Error> {
+    by_prefix(value).map_or(Ok(()), |kind| check(&kind, param))
 }
 
 /// Whether a string field (a proxy's) is a reference that does not resolve here.
 pub fn unresolved_string(value: &str) -> bool {
     match by_prefix(value) {
-        Some(Kind::Env(name)) => std::env::var_os(name).is_none(),
+        Some(Kind::Env(name)) => read_env(&name).is_none(),
         Some(Kind::Vault(_)) => true,
         _ => false,
     }
 }
 
-/// A stored field as a response shows it: secrets redacted (a reference with the redacted value
-/// it resolves to here), in the stored object form.
+/// A stored field as a response shows it, in the stored object form: a secret literal redacted,
+/// any reference (in a secret field or not) as itself with the redacted form of what it resolves
+/// to here, so that no caller reads the server's environment.
 pub fn present(field: &EnvVar, secret: bool) -> EnvVar {
-    let value = resolve(field).unwrap_or_default();
-    let mut shown = stored(kind(field));
-    shown.value = if secret { redact(&value) } else { value };
+    let kind = kind(field);
+    let value = match &kind {
+        Kind::Literal(value) if !secret => value.clone(),
+        _ => redact(&resolve(field).unwrap_or_default()),
+    };
+    let mut shown = stored(kind);
+    shown.value = value;
     shown
 }
 

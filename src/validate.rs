@@ -224,6 +224,7 @@ pub fn concurrency(c: &ConcurrencyAndBufferSize) -> Result<(), Error> {
 
 pub fn network(n: &NetworkConfig) -> Result<(), Error> {
     const P: &str = "network_config";
+    crate::secrets::check_string(&n.ca_cert_pem, &format!("{P}.ca_cert_pem"))?;
     if !n.base_url.is_empty() {
         web_url(
             &n.base_url,
@@ -327,6 +328,14 @@ pub fn network(n: &NetworkConfig) -> Result<(), Error> {
 }
 
 pub fn proxy(p: &ProxyConfig) -> Result<(), Error> {
+    for (field, value) in [
+        ("url", &p.url),
+        ("username", &p.username),
+        ("password", &p.password),
+        ("ca_cert_pem", &p.ca_cert_pem),
+    ] {
+        crate::secrets::check_string(value, &format!("proxy_config.{field}"))?;
+    }
     let schemes: &[&str] = match p.type_ {
         ProxyType::Http => &["http", "https"],
         ProxyType::Socks5 => &["socks5", "socks5h"],

@@ -58,16 +58,31 @@ fn start(backend: &Backend, file: &ConfigFile) -> TestServer {
     )
 }
 
-/// SHA-256 of a JSON value written compactly with sorted keys (serde_json's `Value` sorts them).
+/// SHA-256 of a JSON value written compactly with sorted keys (serde_json's `Value` sorts them):
+/// what anyone could compute from a guess of an entry, so no response may show it.
 fn sha256(value: &Value) -> String {
     format!("{:x}", Sha256::digest(serde_json::to_vec(value).unwrap()))
 }
 
-/// A provider's hash: its entry without the keys, each of which has a hash of its own.
-fn expected_hash(entry: &Value) -> String {
+/// A provider's unkeyed hash: its entry without the keys, each of which has a hash of its own.
+fn unkeyed_hash(entry: &Value) -> String {
     let mut settings = entry.clone();
     settings.as_object_mut().unwrap().remove("keys");
     sha256(&settings)
+}
+
+/// A shown `config_hash`: 64 hex digits, and not the unkeyed hash of what it stands for.
+fn assert_keyed(shown: &Value, unkeyed: &str) -> String {
+    let shown = shown
+        .as_str()
+        .unwrap_or_else(|| panic!("no config_hash: {shown}"));
+    assert_eq!(shown.len(), 64, "{shown}");
+    assert!(shown.chars().all(|c| c.is_ascii_hexdigit()), "{shown}");
+    assert_ne!(
+        shown, unkeyed,
+        "config_hash is the bare SHA-256 of the entry, secrets included"
+    );
+    shown.to_string()
 }
 
 async fn the_file_seeds_the_store_with_hashes_and_secrets(backend: Backend) {
@@ -77,14 +92,17 @@ async fn the_file_seeds_the_store_with_hashes_and_secrets(backend: Backend) {
 
     let (status, openai) = get(&server, "openai").await;
     assert_eq!(status, 200, "{openai}");
-    assert_eq!(
-        openai["config_hash"],
-        expected_hash(&content["providers"]["openai"])
+    let openai_hash = assert_keyed(
+        &openai["config_hash"],
+        &unkeyed_hash(&content["providers"]["openai"]),
     );
     assert_eq!(openai["keys"][0]["name"], "primary");
-    assert_eq!(
-        openai["keys"][0]["config_hash"],
-        sha256(&content["providers"]["openai"]["keys"][0]),
+    let key_hash = assert_keyed(
+        &openai["keys"][0]["config_hash"],
+        &sha256(&content["providers"]["openai"]["keys"][0]),
+    );
+    assert_ne!(
+        key_hash, openai_hash,
         "each key has the hash of its own entry"
     );
     assert_eq!(openai["keys"][0]["models"], json!(["gpt-4o"]));
@@ -102,10 +120,11 @@ async fn the_file_seeds_the_store_with_hashes_and_secrets(backend: Backend) {
         "env.TEST_ANTHROPIC_KEY"
     );
     assert_eq!(anthropic["keys"][0]["value"]["from_env"], true);
-    assert_eq!(
-        anthropic["config_hash"],
-        expected_hash(&content["providers"]["anthropic"])
+    let anthropic_hash = assert_keyed(
+        &anthropic["config_hash"],
+        &unkeyed_hash(&content["providers"]["anthropic"]),
     );
+    assert_ne!(anthropic_hash, openai_hash);
 
     // The raw store holds the literal secret and the reference, not the variable's value.
     assert!(server.stop());
@@ -133,6 +152,7 @@ async fn api_edits_win_until_the_file_entry_changes(backend: Backend) {
     );
     let (status, _) = put(&server, "groq", &json!({"keys": []})).await;
     assert_eq!(status, 200);
+    let (_, anthropic_before) = get(&server, "anthropic").await;
 
     // Restart with the same file: the edit stays, and so does the API's provider.
     assert!(server.stop());
@@ -160,9 +180,13 @@ async fn api_edits_win_until_the_file_entry_changes(backend: Backend) {
     let (_, openai) = get(&server, "openai").await;
     assert_eq!(openai["keys"][0]["models"], json!(["o3"]));
     assert_eq!(openai["keys"][0]["id"], seeded["keys"][0]["id"]);
-    assert_eq!(
-        openai["keys"][0]["config_hash"],
-        sha256(&changed["providers"]["openai"]["keys"][0])
+    assert_keyed(
+        &openai["keys"][0]["config_hash"],
+        &sha256(&changed["providers"]["openai"]["keys"][0]),
+    );
+    assert_ne!(
+        openai["keys"][0]["config_hash"], seeded["keys"][0]["config_hash"],
+        "a changed key entry has a new hash"
     );
     assert_eq!(openai["keys"][1]["name"], "added-by-api", "{openai}");
     assert_eq!(openai["config_hash"], hash, "the settings did not change");
@@ -172,9 +196,8 @@ async fn api_edits_win_until_the_file_entry_changes(backend: Backend) {
         "store-only providers stay"
     );
     assert_eq!(
-        anthropic["config_hash"],
-        expected_hash(&changed["providers"]["anthropic"]),
-        "an unchanged entry keeps its hash"
+        anthropic["config_hash"], anthropic_before["config_hash"],
+        "an unchanged entry keeps its hash, across restarts"
     );
 
     // Edit the provider's settings in the file: they replace the stored ones, and the key
@@ -185,10 +208,11 @@ async fn api_edits_win_until_the_file_entry_changes(backend: Backend) {
     file.write(&settings);
     let (_, openai) = get_after_restart(&mut server, "openai").await;
     assert_eq!(openai["network_config"]["max_retries"], 4);
-    assert_eq!(
-        openai["config_hash"],
-        expected_hash(&settings["providers"]["openai"])
+    assert_keyed(
+        &openai["config_hash"],
+        &unkeyed_hash(&settings["providers"]["openai"]),
     );
+    assert_ne!(openai["config_hash"], hash, "changed settings, a new hash");
     assert_eq!(openai["keys"].as_array().unwrap().len(), 2, "{openai}");
 
     // A provider deleted through the API is created again by the next start, as in Bifrost.

@@ -423,26 +423,26 @@ async fn masks_that_do_not_match_are_refused(backend: Backend) {
 async fn environment_references(backend: Backend) {
     let mut server = TestServer::on_with(
         &backend,
-        &[("BIFROST_TEST_OPENAI_KEY", "sk-from-env-0123456789")],
+        &[("TEST_OPENAI_KEY", "sk-from-env-0123456789")],
         &[],
     );
-    let reference = json!({"keys": [{"id": "e", "value": {"env_var": "env.BIFROST_TEST_OPENAI_KEY", "from_env": true}}]});
+    let reference = json!({"keys": [{"id": "e", "value": {"env_var": "env.TEST_OPENAI_KEY", "from_env": true}}]});
     let (status, created) = put(&server, "openai", &reference).await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(
         created["keys"][0]["value"],
         json!({
-            "value": format!("sk-f{}6789", "*".repeat(24)), "env_var": "env.BIFROST_TEST_OPENAI_KEY", "from_env": true,
-            "type": "env", "ref": "env.BIFROST_TEST_OPENAI_KEY"
+            "value": format!("sk-f{}6789", "*".repeat(24)), "env_var": "env.TEST_OPENAI_KEY", "from_env": true,
+            "type": "env", "ref": "env.TEST_OPENAI_KEY"
         })
     );
     // Every other form of the same reference: a bare string, v1.6's {ref, type}, an env_var
     // without its prefix.
     for form in [
-        json!("env.BIFROST_TEST_OPENAI_KEY"),
-        json!({"value": "", "ref": "env.BIFROST_TEST_OPENAI_KEY", "type": "env"}),
-        json!({"ref": "env.BIFROST_TEST_OPENAI_KEY"}),
-        json!({"env_var": "BIFROST_TEST_OPENAI_KEY", "from_env": true}),
+        json!("env.TEST_OPENAI_KEY"),
+        json!({"value": "", "ref": "env.TEST_OPENAI_KEY", "type": "env"}),
+        json!({"ref": "env.TEST_OPENAI_KEY"}),
+        json!({"env_var": "TEST_OPENAI_KEY", "from_env": true}),
     ] {
         let body = json!({"keys": [{"id": "e", "value": form}]});
         let (status, same) = put(&server, "openai", &body).await;
@@ -456,7 +456,7 @@ async fn environment_references(backend: Backend) {
     let (status, short) = put(
         &server,
         "openai",
-        &json!({"keys": [{"id": "e", "value": {"value": "env.BIFROST_TEST_OPENAI_KEY"}}]}),
+        &json!({"keys": [{"id": "e", "value": {"value": "env.TEST_OPENAI_KEY"}}]}),
     )
     .await;
     assert_eq!(status, 200, "{short}");
@@ -470,7 +470,7 @@ async fn environment_references(backend: Backend) {
     let (status, unset) = put(
         &server,
         "groq",
-        &json!({"keys": [{"value": {"env_var": "env.BIFROST_TEST_UNSET_VAR", "from_env": true}}]}),
+        &json!({"keys": [{"value": {"env_var": "env.TEST_UNSET_VAR", "from_env": true}}]}),
     )
     .await;
     assert_eq!(status, 200, "{unset}");
@@ -478,10 +478,7 @@ async fn environment_references(backend: Backend) {
         (&unset["status"], &unset["provider_status"]),
         (&json!("error"), &json!("error"))
     );
-    assert_eq!(
-        unset["keys"][0]["value"]["env_var"],
-        "env.BIFROST_TEST_UNSET_VAR"
-    );
+    assert_eq!(unset["keys"][0]["value"]["env_var"], "env.TEST_UNSET_VAR");
     assert_eq!(unset["keys"][0]["value"]["value"], "");
     let (status, err) = put(
         &server,
@@ -497,10 +494,7 @@ async fn environment_references(backend: Backend) {
     let (status, shown) = get(&server, "openai").await;
     assert_eq!(status, 200);
     assert_eq!(shown["status"], "error");
-    assert_eq!(
-        shown["keys"][0]["value"]["env_var"],
-        "env.BIFROST_TEST_OPENAI_KEY"
-    );
+    assert_eq!(shown["keys"][0]["value"]["env_var"], "env.TEST_OPENAI_KEY");
     assert_eq!(shown["keys"][0]["value"]["value"], "");
 }
 

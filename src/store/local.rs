@@ -93,6 +93,8 @@ pub struct LocalStore {
     /// its commit, so that it decides against the current state. Providers share [`TURNS`]
     /// locks by hash (two may wait on each other; never on a third).
     turns: Vec<tokio::sync::Mutex<()>>,
+    /// See [`Store::hash_key`].
+    hash_key: [u8; 32],
 }
 
 /// How many locks the providers' turns are spread over.
@@ -225,6 +227,9 @@ impl LocalStore {
         let (tell, head) = watch::channel(shared.head);
         let shared = Arc::new(RwLock::new(shared));
         let codec = disk.as_ref().map(Disk::codec);
+        let hash_key = disk
+            .as_ref()
+            .map_or_else(crate::secrets::random_key, |d| d.hash_key);
         let engine = Arc::new(Engine {
             writer: Mutex::new(Writer {
                 shared: Arc::clone(&shared),
@@ -248,6 +253,7 @@ impl LocalStore {
             head,
             codec,
             turns: (0..TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            hash_key,
         }
     }
 
@@ -323,6 +329,10 @@ impl Store for LocalStore {
 
     async fn health(&self) -> Result<(), Error> {
         self.submit(Job::Ping).await
+    }
+
+    fn hash_key(&self) -> [u8; 32] {
+        self.hash_key
     }
 
     async fn history(

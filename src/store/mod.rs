@@ -126,6 +126,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers.
     async fn health(&self) -> Result<(), Error>;
+
+    /// A random key the store made when it was created and keeps (in clear: it guards the
+    /// `config_hash` responses show from offline guessing, not the store), the same for every
+    /// replica and after every restart; a new one for each `memory://` store.
+    fn hash_key(&self) -> [u8; 32];
 }
 
 /// How a store is opened.

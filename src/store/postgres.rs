@@ -54,6 +54,8 @@ const MIGRATIONS: &[&str] = &[
             ELSE k END ORDER BY i)
         FROM jsonb_array_elements(providers.config -> 'keys') WITH ORDINALITY AS e(k, i)))
      WHERE jsonb_typeof(config -> 'keys') = 'array' AND jsonb_array_length(config -> 'keys') > 0"#,
+    // The store's own keys, made once (see `Store::hash_key`).
+    "CREATE TABLE bifrost_keys (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
 ];
 
 /// The advisory lock key that serialises migrations (an arbitrary constant: "bifrost").
@@ -113,6 +115,8 @@ pub struct PostgresStore {
     /// The providers last read, decoded: a read whose row still has the same `ETag` takes the
     /// decoded state from here instead of decoding (and opening) the row again.
     decoded: Decoded,
+    /// See [`Store::hash_key`].
+    hash_key: [u8; 32],
 }
 
 /// Decoded states by name (only ever the stored state of its `ETag`).
@@ -188,7 +192,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
         let (head, _) = watch::channel(0);
-        let store = PostgresStore {
+        let mut store = PostgresStore {
             pool,
             codec,
             retention,
@@ -196,8 +200,9 @@ impl PostgresStore {
             timeout,
             failing: AtomicBool::new(false),
             decoded: Decoded::default(),
+            hash_key: [0; 32],
         };
-        store
+        store.hash_key = store
             .migrate()
             .await
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
@@ -216,7 +221,9 @@ impl PostgresStore {
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<(), String> {
+    /// Applies the migrations not yet applied and returns the store's key (made by the first
+    /// start, in the same transaction).
+    async fn migrate(&self) -> Result<[u8; 32], String> {
         let mut client = self.pool.get().await.map_err(text)?;
         let tx = client.transaction().await.map_err(text)?;
         let run = async {
@@ -253,9 +260,26 @@ impl PostgresStore {
                 .await
                 .map_err(text)?;
             }
-            self.rewrite_stale(&tx).await
+            tx.execute(
+                "INSERT INTO bifrost_keys (name, value) VALUES ('config_hash', $1)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&crate::secrets::random_key().as_slice()],
+            )
+            .await
+            .map_err(text)?;
+            let key: Vec<u8> = tx
+                .query_one(
+                    "SELECT value FROM bifrost_keys WHERE name = 'config_hash'",
+                    &[],
+                )
+                .await
+                .map_err(text)?
+                .get(0);
+            let key = <[u8; 32]>::try_from(key.as_slice())
+                .map_err(|_| "the database holds a malformed key".to_string())?;
+            Ok::<_, String>((self.rewrite_stale(&tx).await?, key))
         };
-        let rewritten = run.await?;
+        let (rewritten, key) = run.await?;
         tx.commit().await.map_err(text)?;
         if rewritten > 0 {
             tracing::info!(providers = rewritten, "{}", super::sealing::REWRITTEN);
@@ -264,7 +288,7 @@ impl PostgresStore {
                 tracing::warn!(error = %e, "could not VACUUM FULL the providers table: old row versions with secrets in clear remain until PostgreSQL vacuums it");
             }
         }
-        Ok(())
+        Ok(key)
     }
 
     /// Checks that every stored provider opens with this server's codec, then rewrites those not
@@ -578,6 +602,10 @@ impl Store for PostgresStore {
 
     /// Answers while the database serves reads, and, after a failed write, only once a write
     /// (a one-row probe) succeeds again.
+    fn hash_key(&self) -> [u8; 32] {
+        self.hash_key
+    }
+
     async fn health(&self) -> Result<(), Error> {
         let failing = self.failing.load(Ordering::Relaxed);
         let result = self

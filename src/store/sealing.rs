@@ -1,7 +1,8 @@
 //! Secrets at rest: how a provider's configuration is written to a store and read back, with
 //! every secret field encrypted when the server has an encryption key.
 //!
-//! Each non-empty secret (a key's secret fields, the proxy's `password` and `ca_cert_pem`) is
+//! Each non-empty secret (a key's secret fields, the proxy's `password` and `ca_cert_pem`, and
+//! the credentials of [`crate::credentials`]: credential headers, URL user-info) is
 //! stored as `enc:v1:` + base64url(nonce ‖ ciphertext ‖ tag), sealed with XChaCha20-Poly1305
 //! under the operator's 256-bit key. The associated data binds each ciphertext to its provider,
 //! key id and field, so a sealed value copied to another place in the store does not open. The
@@ -22,6 +23,7 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
+use crate::credentials;
 use crate::provider::StoredProvider;
 use crate::secrets;
 use crate::types::{EnvVar, UpdateProviderRequest};
@@ -39,6 +41,7 @@ const NONCE_LEN: usize = 24;
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
     id: String,
+    hash_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -74,10 +77,20 @@ impl Sealer {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let mut hash_key = Sha256::new();
+        hash_key.update(b"bifrost-providers config_hash key v1\0");
+        hash_key.update(key);
         Ok(Sealer {
             cipher: XChaCha20Poly1305::new(&key.into()),
             id,
+            hash_key: hash_key.finalize().into(),
         })
+    }
+
+    /// A key derived from this one for the `config_hash` a response shows
+    /// ([`crate::secrets::shown_hash`]): the same on every replica and across restarts.
+    pub fn hash_key(&self) -> [u8; 32] {
+        self.hash_key
     }
 
     /// The key's id: a fingerprint that names it in the store and in messages, from which the
@@ -251,6 +264,17 @@ impl Codec {
             *value = self.resealed.seal(sealer, place, value);
             Ok(())
         })?;
+        credentials::for_each(&mut config, |field, credential, value| {
+            if credential {
+                let place = Place {
+                    provider: &provider.name,
+                    key: "",
+                    field,
+                };
+                *value = self.resealed.seal(sealer, &place, value);
+            }
+            Ok(())
+        })?;
         Ok(Row {
             config: serde_json::to_string(&config).map_err(|e| e.to_string())?,
             sealed_with: Some(sealer.id.clone()),
@@ -272,6 +296,18 @@ impl Codec {
         let sealer = self.usable(name, id)?;
         each_secret(name, &mut config, |place, value| {
             *value = sealer.open(place, value)?;
+            Ok(())
+        })?;
+        // Rows sealed before these places were sealed hold them in clear.
+        credentials::for_each(&mut config, |field, _, value| {
+            if value.starts_with(PREFIX) {
+                let place = Place {
+                    provider: name,
+                    key: "",
+                    field,
+                };
+                *value = sealer.open(&place, value)?;
+            }
             Ok(())
         })?;
         Ok(config)

@@ -44,6 +44,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX history_provider ON history (provider, revision);
      CREATE TABLE store_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
      INSERT INTO store_meta (name, value) VALUES ('revision', 0), ('compacted', 0);",
+    // The store's own keys, made once (see `Store::hash_key`).
+    "CREATE TABLE store_keys (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;",
 ];
 
 /// What a store knows of its revisions when it opens.
@@ -63,6 +65,8 @@ pub struct Disk {
     /// Per provider written since the file was opened, the revisions whose state is kept,
     /// oldest first: pruning a provider's oldest state is then one update by key.
     kept: HashMap<String, VecDeque<i64>>,
+    /// The store's key for the `config_hash` responses show.
+    pub hash_key: [u8; 32],
 }
 
 /// The columns of a revision's summary, in the order [`summary`] reads them.
@@ -100,7 +104,7 @@ impl Disk {
         }
         let conn =
             Connection::open(path).map_err(|e| format!("cannot open SQLite store {shown}: {e}"))?;
-        let setup = || -> rusqlite::Result<()> {
+        let setup = || -> rusqlite::Result<Result<[u8; 32], String>> {
             conn.busy_timeout(std::time::Duration::from_secs(2))?;
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -111,19 +115,40 @@ impl Disk {
             // of concurrent writes (p99/p50 at 8 writers 5–6); 250 pages makes each stall short
             // (p99/p50 about 3, same throughput; BENCHMARKS.md).
             conn.pragma_update(None, "wal_autocheckpoint", 250)?;
-            let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-                conn.execute_batch(sql)?;
-                conn.pragma_update(None, "user_version", i + 1)?;
+            // Every migration and the version that counts them commit together, or none does:
+            // a crash or a failing statement leaves the file as it was.
+            let tx = conn.unchecked_transaction()?;
+            let applied: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if applied > MIGRATIONS.len() {
+                return Ok(Err(format!(
+                    "SQLite store {shown} is at schema version {applied}, newer than this server \
+                     knows ({})",
+                    MIGRATIONS.len()
+                )));
             }
-            Ok(())
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i + 1)?;
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO store_keys (name, value) VALUES ('config_hash', ?1)",
+                [crate::secrets::random_key().as_slice()],
+            )?;
+            let key: Vec<u8> = tx.query_row(
+                "SELECT value FROM store_keys WHERE name = 'config_hash'",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok(<[u8; 32]>::try_from(key.as_slice())
+                .map_err(|_| format!("SQLite store {shown} holds a malformed key")))
         };
-        setup().map_err(|e| match e.sqlite_error_code() {
+        let hash_key = setup().map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 format!("SQLite store {shown} is in use by another process")
             }
             _ => format!("cannot set up SQLite store {shown}: {e}"),
-        })?;
+        })??;
         let (providers, stale) = Self::load(&conn, &codec)
             .map_err(|e| format!("cannot read SQLite store {shown}: {e}"))?;
         let mut disk = Disk {
@@ -131,6 +156,7 @@ impl Disk {
             codec: Arc::new(codec),
             retention,
             kept: HashMap::new(),
+            hash_key,
         };
         let stale_history = disk
             .stale_history()
