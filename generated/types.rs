@@ -383,7 +383,7 @@ impl DatabricksKeyConfig {
         Default::default()
     }
 }
-///A secret or other value that may be a reference, in the object form every Bifrost generation reads: `{value, env_var, from_env}` (v1.4, v1.5) plus `type` and `ref` (v1.6+). Responses always carry `value`, `env_var`, `from_env` and `type`, and `ref` for a reference. For a secret field responses never carry the stored value: it is redacted (empty stays empty; 8 characters or fewer become that many `*`; longer ones the first 4 characters, 24 `*` and the last 4); a reference shows itself with the redacted value it resolves to on the server's host (empty when the variable is unset there, and the provider's `status` is then `error`). Sending the current redacted form back keeps the stored secret; any other redacted-looking value is a 400.
+///A secret or other value that may be a reference, in the object form every Bifrost generation reads: `{value, env_var, from_env}` (v1.4, v1.5) plus `type` and `ref` (v1.6+). Responses always carry `value`, `env_var`, `from_env` and `type`, and `ref` for a reference. For a secret field responses never carry the stored value: it is redacted (empty stays empty; 8 characters or fewer become that many `*`; longer ones the first 4 characters, 24 `*` and the last 4); a reference, in any field, shows itself with the redacted value it resolves to on the server's host (empty when the variable is unset there or may not be read, and the provider's `status` is then `error`): unlike Bifrost, which shows a non-secret field's resolved value in full, no field shows the server's environment. Sending the current redacted form back keeps the stored secret; any other redacted-looking value is a 400.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -520,7 +520,7 @@ pub struct Key {
     ///Models this key must not serve (v1.4.17+). `*` blocks every model and stands alone; no name twice.
     #[serde(default)]
     pub blacklisted_models: ::std::vec::Vec<::std::string::String>,
-    ///Response-only; accepted and ignored.
+    ///In a request: response-only; accepted and ignored. In a response: set for a key that came from config.json, an opaque keyed hash of its entry, as the provider's `config_hash`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_hash: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -819,7 +819,7 @@ pub struct NetworkConfig {
     ///Allow RFC 1918 addresses for the provider (v1.5.9+).
     #[serde(default)]
     pub allow_private_network: bool,
-    ///Base URL for the provider: empty, or an absolute http or https URL.
+    ///Base URL for the provider: empty, or an absolute http or https URL. User-info in it (`https://user:password@host`) is a credential: responses show it redacted, and the URL shown sent back keeps the stored one.
     #[serde(default)]
     pub base_url: ::std::string::String,
     ///Beta header prefix to whether it is supported (v1.4.19+).
@@ -834,7 +834,7 @@ pub struct NetworkConfig {
     ///Force HTTP/2 towards the provider (v1.4.15+).
     #[serde(default)]
     pub enforce_http2: bool,
-    ///Additional headers sent with every request: valid header names, unique case-insensitively, and values without CR, LF or NUL; at most 64.
+    ///Additional headers sent with every request: valid header names, unique case-insensitively, and values without CR, LF or NUL; at most 64. A header whose name carries a credential (`Authorization`, `Proxy-Authorization`, `Cookie`, `x-api-key`, `api-key`, `x-goog-api-key`, or any name containing `auth`, `token`, `secret`, `passw`, `api-key`, `apikey`, `credential`, `cookie`, `session` or `signature`) is a secret: its value is redacted in responses, and that redacted form sent back keeps the stored value (another redacted form is a 400).
     #[serde(default)]
     pub extra_headers: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -974,7 +974,7 @@ impl ProviderRequestIdConfig {
 #[serde(deny_unknown_fields)]
 pub struct ProviderResponse {
     pub concurrency_and_buffer_size: ConcurrencyAndBufferSize,
-    ///SHA-256 of the provider's configuration in config.json, when it came from there; kept unchanged by API writes.
+    ///Set when the provider came from config.json, and kept unchanged by API writes; it changes exactly when the provider's entry in the file does. An opaque value (64 hex digits): an HMAC-SHA-256 under a key the store keeps (or one derived from the encryption key), not Bifrost's bare SHA-256, which, taken over the entry's literal secrets, would let anyone test guesses of them offline. Bifrost tooling that only tests for its presence or compares it sees what it expects.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_hash: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1083,7 +1083,7 @@ pub struct ProxyConfig {
     pub password: String,
     #[serde(rename = "type")]
     pub type_: ProxyType,
-    ///Proxy URL; an `env.NAME` reference is kept as such. A string, or (v1.5+) a secret object.
+    ///Proxy URL; an `env.NAME` reference is kept as such. A string, or (v1.5+) a secret object. User-info in it (`http://user:password@proxy`) is a credential: responses show it redacted, and the URL shown sent back keeps the stored one.
     #[serde(default = "defaults::proxy_config_url")]
     pub url: String,
     ///Proxy user name. A string, or (v1.5+) a secret object.

@@ -387,6 +387,11 @@ impl TestServer {
             .collect();
     }
 
+    /// Replaces the arguments the server gets at its next start.
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+    }
+
     /// Starts the server again on the same store, with its environment and arguments.
     pub fn restart(&mut self) {
         self.try_restart()
