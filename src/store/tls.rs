@@ -64,7 +64,9 @@ impl Mode {
 /// `sslmode` and `sslrootcert` call for (`sslmode` defaults to `prefer`, as in libpq).
 pub(super) fn configure(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect), String> {
     let (rest, mode, rootcert) = split(url)?;
-    let mut config: tokio_postgres::Config = rest.parse().map_err(|e| e.to_string())?;
+    let mut config = rest
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| e.to_string())?;
     config.ssl_mode(mode.driver());
     Ok((config, connector(mode, rootcert.as_deref())?))
 }
