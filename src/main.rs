@@ -69,7 +69,9 @@ struct Serve {
     #[arg(long, env = "BIFROST_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
     /// Where providers are stored: sqlite://PATH (a file, created on first start),
-    /// postgres://USER@HOST:PORT/DATABASE (shared by replicas; migrated at start) or memory://.
+    /// postgres://USER@HOST:PORT/DATABASE (shared by replicas; migrated at start; TLS as libpq:
+    /// ?sslmode=disable|prefer|require|verify-ca|verify-full, default prefer, and
+    /// &sslrootcert=FILE, a PEM CA bundle) or memory://.
     #[arg(long, env = "BIFROST_STORE", default_value = store::DEFAULT_URL)]
     store: String,
     /// The most a request waits on a PostgreSQL store, in seconds (connection checkout,

@@ -9,6 +9,7 @@ mod local;
 mod postgres;
 mod sealing;
 mod sqlite;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

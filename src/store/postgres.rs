@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use tokio::sync::watch;
 
@@ -146,6 +146,9 @@ impl PostgresStore {
     /// database is told the same bound (`statement_timeout`, `lock_timeout`,
     /// `idle_in_transaction_session_timeout`), so it gives up too and frees what it held; a
     /// connection that did not answer in time is dropped, not reused.
+    ///
+    /// The URL's `sslmode` and `sslrootcert` (libpq's meaning, `prefer` by default) set the TLS
+    /// of every connection, the pool's and the change listener's.
     pub async fn open(
         url: &str,
         codec: Codec,
@@ -153,8 +156,7 @@ impl PostgresStore {
         retention: Retention,
     ) -> Result<Self, String> {
         let shown = super::shown_url(url);
-        let mut config: tokio_postgres::Config = url
-            .parse()
+        let (mut config, tls) = super::tls::configure(url)
             .map_err(|e| format!("invalid PostgreSQL URL {shown}: {e}"))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
@@ -178,7 +180,7 @@ impl PostgresStore {
             .tcp_user_timeout(Duration::from_secs(15));
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -217,7 +219,7 @@ impl PostgresStore {
             .await
             .map_err(|e| format!("cannot read PostgreSQL store {shown}: {e}"))?;
         store.head.send_replace(current);
-        tokio::spawn(listen(config, store.head.clone()));
+        tokio::spawn(listen(config, tls, store.head.clone()));
         Ok(store)
     }
 
@@ -802,13 +804,13 @@ fn summary_at(r: &tokio_postgres::Row, at: usize) -> Revision {
 }
 
 /// Hears the database's notifications of new revisions (from every replica) on a connection of
-/// its own, and raises `head`; reconnects after a failure. The change feed also re-reads the
+/// its own (with the pool's TLS), and raises `head`; reconnects after a failure. The change feed also re-reads the
 /// database every second, so a notification lost in a reconnection delays a watcher, never
 /// loses a change.
-async fn listen(config: tokio_postgres::Config, head: watch::Sender<i64>) {
+async fn listen(config: tokio_postgres::Config, tls: MakeRustlsConnect, head: watch::Sender<i64>) {
     use futures_util::StreamExt;
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let mut messages =
                     futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

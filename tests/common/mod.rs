@@ -77,7 +77,7 @@ impl Backend {
 /// A database made for one test, dropped when the last server using it is gone.
 pub struct TestDatabase {
     admin_url: String,
-    name: String,
+    pub name: String,
     pub url: String,
 }
 
@@ -165,14 +165,19 @@ pub fn pg_admin(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
 #[derive(Clone)]
 enum Storage {
     Sqlite(PathBuf),
-    Postgres(Arc<TestDatabase>),
+    /// A test database, and parameters the store URL adds to its URL (`sslmode=require&…`).
+    Postgres(Arc<TestDatabase>, String),
 }
 
 impl Storage {
     fn url(&self) -> String {
         match self {
             Storage::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Storage::Postgres(db) => db.url.clone(),
+            Storage::Postgres(db, params) if params.is_empty() => db.url.clone(),
+            Storage::Postgres(db, params) => {
+                let joint = if db.url.contains('?') { '&' } else { '?' };
+                format!("{}{joint}{params}", db.url)
+            }
         }
     }
 }
@@ -210,9 +215,19 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         let storage = match backend {
             Backend::Sqlite => Storage::Sqlite(dir.path().join("providers.db")),
-            Backend::Postgres(admin) => Storage::Postgres(Arc::new(TestDatabase::create(admin))),
+            Backend::Postgres(admin) => {
+                Storage::Postgres(Arc::new(TestDatabase::create(admin)), String::new())
+            }
         };
         Self::spawn_on(storage, dir, env, args)
+    }
+
+    /// A server on a new database of the PostgreSQL server at `admin`, its store URL carrying
+    /// `params` besides (`sslmode=require&…`); when it does not start, what it logged.
+    pub fn try_on_postgres(admin: &str, params: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let storage = Storage::Postgres(Arc::new(TestDatabase::create(admin)), params.into());
+        Self::try_spawn_on(storage, dir, &[], &[])
     }
 
     /// A second server on this server's store (PostgreSQL: another replica).
@@ -233,16 +248,25 @@ impl TestServer {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Self {
+        Self::try_spawn_on(storage, dir, env, args)
+            .unwrap_or_else(|log| panic!("the server did not start: {log}"))
+    }
+
+    fn try_spawn_on(
+        storage: Storage,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Self, String> {
         let env: Vec<_> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let args: Vec<_> = args.iter().map(|a| a.to_string()).collect();
         let log = dir.path().join("server-0.log");
-        let (child, addr) = spawn(&storage.url(), &log, &env, &args)
-            .unwrap_or_else(|log| panic!("the server did not start: {log}"));
+        let (child, addr) = spawn(&storage.url(), &log, &env, &args)?;
         let relay = leaks::Relay::start(addr);
-        TestServer {
+        Ok(TestServer {
             child,
             url: format!("http://{}", relay.addr),
             relay,
@@ -251,7 +275,7 @@ impl TestServer {
             env,
             args,
             storage,
-        }
+        })
     }
 
     pub fn client(&self) -> Client {
@@ -270,7 +294,7 @@ impl TestServer {
     /// The test database, on PostgreSQL.
     pub fn database(&self) -> Option<&TestDatabase> {
         match &self.storage {
-            Storage::Postgres(db) => Some(db),
+            Storage::Postgres(db, _) => Some(db),
             Storage::Sqlite(_) => None,
         }
     }
@@ -294,7 +318,7 @@ impl TestServer {
                     .map(|r| r.expect("a row"))
                     .collect()
             }
-            Storage::Postgres(db) => pg_admin(
+            Storage::Postgres(db, _) => pg_admin(
                 &db.url,
                 "SELECT name, config::text, config_hash FROM providers ORDER BY name COLLATE \"C\"",
             )
@@ -319,7 +343,7 @@ impl TestServer {
                     std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default()
                 })
                 .collect(),
-            Storage::Postgres(db) => pg_admin(&db.url, "SELECT p::text FROM providers p")
+            Storage::Postgres(db, _) => pg_admin(&db.url, "SELECT p::text FROM providers p")
                 .into_iter()
                 .flatten()
                 .flatten()
@@ -345,7 +369,7 @@ impl TestServer {
                     .map(|r| r.expect("a row"))
                     .collect()
             }
-            Storage::Postgres(db) => pg_admin(
+            Storage::Postgres(db, _) => pg_admin(
                 &db.url,
                 "SELECT p::text FROM providers p ORDER BY name COLLATE \"C\"",
             )
