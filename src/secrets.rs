@@ -536,6 +536,79 @@ mod tests {
         }
     }
 
+    /// The fields [`for_each_field`] visits, and which it treats as secrets, are those the spec
+    /// types as `Secret` and marks with `x-bifrost-secret`.
+    #[test]
+    fn the_fields_visited_are_the_specs() {
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        let schemas = &spec["components"]["schemas"];
+        let target = |p: &serde_json::Value| {
+            p["allOf"][0]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .map(str::to_string)
+        };
+        let mut want = Vec::new();
+        let mut key = serde_json::json!({});
+        for (name, p) in schemas["Key"]["properties"].as_object().unwrap() {
+            match target(p).as_deref() {
+                Some("Secret") => {
+                    want.push((name.clone(), p["x-bifrost-secret"] == "value"));
+                    key[name] = serde_json::json!({"value": "x"});
+                }
+                Some(block) if block.ends_with("KeyConfig") => {
+                    key[name] = serde_json::json!({});
+                    for (field, fp) in schemas[block]["properties"].as_object().unwrap() {
+                        if target(fp).as_deref() == Some("Secret") {
+                            want.push((
+                                format!("{name}.{field}"),
+                                fp["x-bifrost-secret"] == "value",
+                            ));
+                            key[name][field] = serde_json::json!({"value": "x"});
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut key: Key = serde_json::from_value(key).unwrap();
+        let mut visited = Vec::new();
+        for_each_field(&mut key, |path, secret, _| {
+            visited.push((path.to_string(), secret))
+        });
+        want.sort();
+        visited.sort();
+        assert_eq!(visited, want);
+    }
+
+    #[test]
+    fn the_policy_refuses_the_servers_settings_and_the_system() {
+        let default = EnvPolicy::new(&[]).unwrap();
+        for name in ["OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "MY_TOKEN"] {
+            assert!(default.allows(name), "{name}");
+        }
+        for name in [
+            "BIFROST_ENCRYPTION_KEY",
+            "PATH",
+            "HOME",
+            "PGPASSWORD",
+            "LC_ALL",
+            "LD_PRELOAD",
+        ] {
+            assert!(!default.allows(name), "{name}");
+        }
+        let listed = EnvPolicy::new(&["OPENAI_*".into(), "BIFROST_*,HOME".into()]).unwrap();
+        assert!(listed.allows("OPENAI_API_KEY"));
+        assert!(!listed.allows("AWS_SECRET_ACCESS_KEY"));
+        assert!(
+            !listed.allows("BIFROST_ADMIN_TOKEN"),
+            "no list widens the deny-list"
+        );
+        assert!(!listed.allows("HOME"));
+        assert!(EnvPolicy::new(&["[".into()]).is_err());
+    }
+
     #[test]
     fn variable_names_are_checked() {
         assert_eq!(variable_name("env.OPENAI_KEY"), Some("OPENAI_KEY"));

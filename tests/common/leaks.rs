@@ -2,8 +2,9 @@
 //! TCP relay, and when the server is dropped, every response it sent and every line it logged
 //! is searched for every secret the suite has used so far in this test binary.
 //!
-//! The secrets are gathered, not listed by hand: each secret field of every JSON body sent to a
-//! server (keys' secrets, proxy password and CA certificate), every value of an environment
+//! The secrets are gathered, not listed by hand: each field that `openapi.json` marks with
+//! `x-bifrost-secret` in every JSON body sent to a server (secret fields, credential headers,
+//! URL user-info), every value of an environment
 //! variable given to a server whose name says it is secret (`…KEY`, `…TOKEN`, `…SECRET`,
 //! `…PASSWORD`), and every secret of a config file a server was started with.
 //!
@@ -11,7 +12,7 @@
 //! tests see the server's own framing, status and connection behaviour; a connection it cannot
 //! forward (the server is down) is closed, as a dead server's would be refused.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -202,46 +203,93 @@ fn request_bodies(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-/// The secret fields of a key, by the contract.
-const KEY_SECRETS: [(&str, &[&str]); 5] = [
-    ("", &["value"]),
-    (
-        "azure_key_config",
-        &["endpoint", "client_id", "client_secret", "tenant_id"],
-    ),
-    (
-        "vertex_key_config",
-        &["project_id", "project_number", "region", "auth_credentials"],
-    ),
-    (
-        "bedrock_key_config",
-        &["access_key", "secret_key", "session_token", "region", "arn"],
-    ),
-    ("huggingface_key_config", &[]),
-];
+/// Where secrets are, read from the spec's `x-bifrost-secret` marks: for each schema, its
+/// marked properties and what each holds (`value`, `credential-headers`, `user-info`).
+fn marked() -> &'static BTreeMap<String, Vec<(String, String)>> {
+    static MARKED: OnceLock<BTreeMap<String, Vec<(String, String)>>> = OnceLock::new();
+    MARKED.get_or_init(|| {
+        let spec: Value = serde_json::from_str(include_str!("../../openapi.json")).expect("spec");
+        let mut marked = BTreeMap::new();
+        for (schema, body) in spec["components"]["schemas"].as_object().expect("schemas") {
+            let fields: Vec<(String, String)> = body["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, p)| {
+                    Some((name.clone(), p["x-bifrost-secret"].as_str()?.to_string()))
+                })
+                .collect();
+            if !fields.is_empty() {
+                marked.insert(schema.clone(), fields);
+            }
+        }
+        marked
+    })
+}
+
+/// The schema a property of `schema` refers to, if any (`allOf: [{$ref}]` or `$ref`).
+fn schema_of(schema: &str, property: &str) -> Option<String> {
+    let spec: &Value = {
+        static SPEC: OnceLock<Value> = OnceLock::new();
+        SPEC.get_or_init(|| serde_json::from_str(include_str!("../../openapi.json")).unwrap())
+    };
+    let p = &spec["components"]["schemas"][schema]["properties"][property];
+    let text = p["$ref"]
+        .as_str()
+        .or_else(|| p["allOf"][0]["$ref"].as_str())?;
+    text.rsplit('/').next().map(str::to_string)
+}
+
+/// Adds the secrets the spec marks in `value`, an instance of `schema`, and in the objects it
+/// holds (one level of blocks: a key's configs, a provider's network and proxy blocks).
+fn collect_in(schema: &str, value: &Value, found: &mut BTreeSet<String>, depth: usize) {
+    let mut add = |text: &str| {
+        if is_secret_value(text) {
+            found.insert(text.to_string());
+        }
+    };
+    for (field, kind) in marked().get(schema).into_iter().flatten() {
+        let held = &value[field];
+        match kind.as_str() {
+            "value" => match held {
+                Value::String(s) => add(s),
+                Value::Object(o) => add(o.get("value").and_then(Value::as_str).unwrap_or_default()),
+                _ => {}
+            },
+            "credential-headers" => {
+                for (name, v) in held.as_object().into_iter().flatten() {
+                    if bifrost_providers::credentials::is_credential_header(name) {
+                        add(v.as_str().unwrap_or_default());
+                    }
+                }
+            }
+            "user-info" => {
+                if let Some(url) = held.as_str().and_then(|u| url::Url::parse(u).ok()) {
+                    add(url.username());
+                    add(url.password().unwrap_or_default());
+                }
+            }
+            other => panic!("unknown x-bifrost-secret {other:?} on {schema}.{field}"),
+        }
+    }
+    if depth == 0 {
+        return;
+    }
+    for (field, inner) in value.as_object().into_iter().flatten() {
+        if let Some(block) = schema_of(schema, field)
+            && inner.is_object()
+        {
+            collect_in(&block, inner, found, depth - 1);
+        }
+    }
+}
 
 /// Adds the secrets of a provider configuration (a request body or a config-file entry).
 fn collect(provider: &Value, found: &mut BTreeSet<String>) {
-    let mut add = |field: Option<&Value>| {
-        let value = match field {
-            Some(Value::String(s)) => s.as_str(),
-            Some(Value::Object(o)) => o.get("value").and_then(Value::as_str).unwrap_or_default(),
-            _ => return,
-        };
-        if is_secret_value(value) {
-            found.insert(value.to_string());
-        }
-    };
+    collect_in("UpdateProviderRequest", provider, found, 1);
     for key in provider["keys"].as_array().into_iter().flatten() {
-        for (block, fields) in KEY_SECRETS {
-            let holder = if block.is_empty() { key } else { &key[block] };
-            for field in fields {
-                add(holder.get(field));
-            }
-        }
+        collect_in("Key", key, found, 1);
     }
-    add(provider["proxy_config"].get("password"));
-    add(provider["proxy_config"].get("ca_cert_pem"));
 }
 
 /// Whether a value is a secret to search for: long enough, and neither a mask nor a reference.
