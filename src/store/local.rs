@@ -68,6 +68,10 @@ enum Job {
         row: Option<Row>,
         meta: WriteMeta,
         reply: Reply<Written>,
+        /// The provider's turn, held until the write is applied or refused, even when the
+        /// request that made it has gone (its client disconnected): the next write of the
+        /// provider then decides against the state this one left.
+        turn: tokio::sync::OwnedMutexGuard<()>,
     },
     Ping(Reply<()>),
     History {
@@ -92,7 +96,7 @@ pub struct LocalStore {
     /// Writes of one provider take turns: a write holds its provider's turn from its decision to
     /// its commit, so that it decides against the current state. Providers share [`TURNS`]
     /// locks by hash (two may wait on each other; never on a third).
-    turns: Vec<tokio::sync::Mutex<()>>,
+    turns: Vec<Arc<tokio::sync::Mutex<()>>>,
     /// See [`Store::hash_key`].
     hash_key: [u8; 32],
 }
@@ -252,7 +256,9 @@ impl LocalStore {
             engine,
             head,
             codec,
-            turns: (0..TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            turns: (0..TURNS)
+                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+                .collect(),
             hash_key,
         }
     }
@@ -295,9 +301,9 @@ impl Store for LocalStore {
             use std::hash::BuildHasher;
             let hash =
                 std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name);
-            &self.turns[(hash % TURNS as u64) as usize]
+            Arc::clone(&self.turns[(hash % TURNS as u64) as usize])
         };
-        let _turn = turn.lock().await;
+        let turn = turn.lock_owned().await;
         let before = self.read().providers.get(name).cloned();
         let after = match decide(mutation, before.as_deref())? {
             Decision::Write(after) => after,
@@ -323,6 +329,7 @@ impl Store for LocalStore {
             row,
             meta,
             reply,
+            turn,
         })
         .await
     }
@@ -464,6 +471,8 @@ impl Writer {
         let mut answers: Vec<(Reply<Written>, Result<Written, Error>)> = Vec::new();
         let mut next = self.head() + 1;
         let mut encoded = HashMap::new();
+        // The turns of the batch's writes, given back once the batch is applied (or refused).
+        let mut turns = Vec::new();
         for job in batch {
             let (name, before, after, changed, row, meta, reply) = match job {
                 Job::Write {
@@ -474,7 +483,11 @@ impl Writer {
                     row,
                     meta,
                     reply,
-                } => (name, before, after, changed, row, meta, reply),
+                    turn,
+                } => {
+                    turns.push(turn);
+                    (name, before, after, changed, row, meta, reply)
+                }
                 Job::Ping(reply) => {
                     let _ = reply.send(self.ping());
                     continue;
@@ -708,6 +721,44 @@ mod tests {
     fn put(p: &StoredProvider) -> Mutation {
         let p = p.clone();
         Box::new(move |_| Ok(Change::Put(Box::new(p))))
+    }
+
+    /// A write whose request is dropped (its client went away) after it reached the writer
+    /// still holds its provider's turn until it is applied: the next write decides against the
+    /// state it left instead of being refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_whose_caller_left_keeps_its_turn() {
+        let store = Arc::new(LocalStore::memory(Retention::default()));
+        let busy = store.engine.writer.lock().unwrap();
+        let first = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .modify_api("openai", put(&provider("openai", 1)))
+                    .await
+            })
+        };
+        // The first write holds its provider's turn (a second reference to the turn's lock):
+        // from there to the writer it does not yield, so it is aborted with its job queued.
+        while store.turns.iter().all(|t| Arc::strong_count(t) == 1) {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        let second = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .modify_api("openai", put(&provider("openai", 2)))
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(busy);
+        let written = second.await.unwrap().expect("the next write is applied");
+        assert_eq!(written.revision, Some(2));
+        let stored = store.get("openai").await.unwrap().unwrap();
+        assert_eq!(content(&stored), content(&provider("openai", 2)));
     }
 
     #[tokio::test]
