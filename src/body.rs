@@ -47,19 +47,8 @@ where
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, HttpError> {
         let limit = rqctx.request_body_max_bytes();
-        let headers = request.headers();
-        let declared = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        // A client waiting for `100 Continue` has not sent the body yet, and one that announces
-        // more than we would drain will not be read: both hear the 413 at once.
-        let waiting = headers
-            .get(http::header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let cap = if waiting { limit } else { DRAIN_LIMIT };
-        if declared.is_some_and(|len| len > cap as u64) {
-            return Err(to_http(Error::TooLarge(limit)));
+        if let Some(refused) = refused_unread(request.headers(), limit) {
+            return Err(to_http(refused));
         }
         let bytes = read_limited(request, limit).await?;
         decode(&bytes).map(JsonBody).map_err(to_http)
@@ -68,6 +57,21 @@ where
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         TypedBody::<T>::metadata(content_type)
     }
+}
+
+/// The 413 a request hears before any of its body is read, if it is to hear one: a client
+/// waiting for `100 Continue` has not sent the body yet, and one that announces more than we
+/// would drain will not be read.
+pub fn refused_unread(headers: &http::HeaderMap, limit: usize) -> Option<Error> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    let waiting = headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let cap = if waiting { limit } else { DRAIN_LIMIT };
+    (declared > cap as u64).then_some(Error::TooLarge(limit))
 }
 
 /// Reads the whole body, or fails with a 413 once it passes `limit` bytes.

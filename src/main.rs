@@ -104,6 +104,16 @@ struct Serve {
     #[arg(long, env = "BIFROST_IDLE_TIMEOUT", default_value_t = 75,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     idle_timeout: u64,
+    /// Seconds a request head may take from its first byte to its last (on HTTP/2, the preface
+    /// and first request; a TLS handshake likewise); a slower one is closed.
+    #[arg(long, env = "BIFROST_HEAD_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=30))]
+    head_timeout: u64,
+    /// Seconds a stop (SIGTERM, Ctrl-C) waits for requests in progress to finish and be
+    /// answered, after it stops accepting; what is still running then is cut off.
+    #[arg(long, env = "BIFROST_SHUTDOWN_GRACE", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    shutdown_grace: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
@@ -261,6 +271,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             tracing::info!(provider, ?outcome, file = %path.display(), "config file provider loaded");
         }
     }
+    let stopping = tokio::sync::watch::Sender::new(false);
     let mut settings = server::Settings {
         bind: args.bind,
         store,
@@ -268,6 +279,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         admin_token,
         tls: args.tls_cert.zip(args.tls_key),
         behind_front: max_connections > 0,
+        stopping: stopping.subscribe(),
     };
     let https = settings.tls.is_some();
     let authenticated = settings.admin_token.is_some();
@@ -292,19 +304,27 @@ async fn serve(args: Serve) -> Result<(), String> {
         None
     };
     let server = server::start(settings, logging::dropshot_logger())?;
-    let local_addr = match fronted {
+    let (local_addr, front) = match fronted {
         Some((public, tls, token, store)) => {
             let addr = public.local_addr().map_err(|e| e.to_string())?;
             let guard = front::Guard {
                 max_connections,
                 first_byte: std::time::Duration::from_secs(10),
                 idle: std::time::Duration::from_secs(args.idle_timeout),
+                head: std::time::Duration::from_secs(args.head_timeout),
             };
-            let front = front::Front::new(guard, store, token, tls, server.local_addr());
-            tokio::spawn(front::run(public, Arc::new(front)));
-            addr
+            let front = Arc::new(front::Front::new(
+                guard,
+                store,
+                token,
+                tls,
+                args.max_body_bytes,
+                server.local_addr(),
+            ));
+            tokio::spawn(front::run(public, Arc::clone(&front)));
+            (addr, Some(front))
         }
-        None => server.local_addr(),
+        None => (server.local_addr(), None),
     };
     tracing::info!(
         local_addr = %local_addr,
@@ -315,8 +335,30 @@ async fn serve(args: Serve) -> Result<(), String> {
         "listening"
     );
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    server.close().await
+    let grace = std::time::Duration::from_secs(args.shutdown_grace);
+    tracing::info!(
+        grace_s = args.shutdown_grace,
+        "shutting down: finishing the requests in progress"
+    );
+    // Long polls answer now, with what they have; everything else runs to its answer.
+    stopping.send_replace(true);
+    let started = tokio::time::Instant::now();
+    if let Some(front) = front {
+        let cut = front.shutdown(grace).await;
+        if cut > 0 {
+            tracing::warn!(
+                connections = cut,
+                "shutdown grace over: connections cut off"
+            );
+        }
+    }
+    let rest = grace.saturating_sub(started.elapsed());
+    match tokio::time::timeout(rest, server.close()).await {
+        Ok(closed) => closed?,
+        Err(_) => tracing::warn!("shutdown grace over: requests in progress cut off"),
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Runs the conformance checks against a server and reports; removes what it created, also on

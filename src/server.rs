@@ -38,6 +38,8 @@ pub struct Context {
     pub store: Arc<dyn Store>,
     /// When set, every `/api/*` request must carry it.
     pub admin_token: Option<AdminToken>,
+    /// Becomes `true` when the server stops.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How to run the server.
@@ -51,6 +53,8 @@ pub struct Settings {
     /// Whether requests come through the front, which names each one's client in
     /// [`CLIENT_ADDR_HEADER`] (trusted, and logged, only then).
     pub behind_front: bool,
+    /// Becomes `true` when the server stops: long polls answer at once.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The header the front passes each forwarded request's client address in (any such header a
@@ -80,6 +84,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         Context {
             store: settings.store,
             admin_token: settings.admin_token,
+            stopping: settings.stopping,
         },
         log,
     )
@@ -358,6 +363,7 @@ impl ProvidersApi for Server {
         let deadline = tokio::time::Instant::now() + wait;
         let store = &rqctx.context().store;
         let mut heads = store.watch();
+        let mut stopping = rqctx.context().stopping.clone();
         loop {
             let (changes, revision) = match store.changes(since, MAX_CHANGES).await? {
                 Feed::Compacted => return Err(Error::Compacted(since).into()),
@@ -371,10 +377,15 @@ impl ProvidersApi for Server {
             if !changes.is_empty() || now >= deadline {
                 return Ok(HttpResponseOk(ChangesResponse { changes, revision }));
             }
-            // Woken by a write (on any replica, through the store), or at least every second.
+            // Woken by a write (on any replica, through the store), or at least every second;
+            // when the server stops, answered at once (the watcher asks again, elsewhere or
+            // after the restart).
             let nap = (deadline - now).min(Duration::from_secs(1));
             tokio::select! {
                 _ = heads.changed() => {}
+                _ = stopping.wait_for(|stopping| *stopping) => {
+                    return Ok(HttpResponseOk(ChangesResponse { changes, revision }));
+                }
                 _ = tokio::time::sleep(nap) => {}
             }
         }

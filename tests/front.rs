@@ -53,7 +53,7 @@ async fn same_answer(http: &reqwest::Client, server: &TestServer, path: &str) ->
 async fn reads_match_dropshot_after_every_kind_of_write(backend: Backend) {
     let server = TestServer::on_with(
         &backend,
-        &[("BIFROST_FRONT_TEST_KEY", "sk-from-env-0000000007")],
+        &[("FRONT_TEST_KEY", "sk-from-env-0000000007")],
         &[],
     );
     let http = common::http();
@@ -65,8 +65,8 @@ async fn reads_match_dropshot_after_every_kind_of_write(backend: Backend) {
     let full = json!({
         "keys": [
             {"id": "a", "name": "a", "value": "sk-literal-0000000000001", "models": ["gpt-4o"], "weight": 1.0},
-            {"id": "b", "value": "env.BIFROST_FRONT_TEST_KEY", "models": [], "weight": 0.5},
-            {"id": "c", "value": "env.BIFROST_FRONT_UNSET_VARIABLE", "weight": 1.0}
+            {"id": "b", "value": "env.FRONT_TEST_KEY", "models": [], "weight": 0.5},
+            {"id": "c", "value": "env.FRONT_UNSET_VARIABLE", "weight": 1.0}
         ],
         "network_config": {"base_url": "https://example.com/v1", "extra_headers": {"x-a": "b"}},
         "proxy_config": {"type": "http", "url": "http://proxy:3128", "username": "u", "password": "p4ssw0rd-secret"},

@@ -136,10 +136,7 @@ fn edit() -> BoxedStrategy<(String, Value)> {
             json!({"value": format!("sk-x{}0001", "*".repeat(24))}),
         ),
         at("/keys/0/value", json!({"value": "<REDACTED>"})),
-        at(
-            "/keys/0/value",
-            json!({"value": "env.BIFROST_FUZZ_UNSET_VARIABLE"}),
-        ),
+        at("/keys/0/value", json!({"value": "env.FUZZ_UNSET_VARIABLE"})),
         at(
             "/keys/0/value",
             json!({"env_var": "not-a-reference", "from_env": true}),

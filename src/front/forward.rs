@@ -1,7 +1,14 @@
 //! Requests the front does not answer itself go to the dropshot server on loopback, over a pool
 //! of keep-alive HTTP/1.1 connections, bodies streamed both ways.
+//!
+//! A request body the client frames wrongly (a bad chunk size, a connection closed mid-body)
+//! ends the request to dropshot half-sent; the client hears what dropshot would have said of
+//! such a body (400 `invalid_body`, with hyper's reason), not that the server failed.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, Version, header};
@@ -17,7 +24,7 @@ use crate::server::CLIENT_ADDR_HEADER;
 
 /// The dropshot server behind the front.
 pub struct Upstream {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, ClientBody>,
     base: String,
 }
 
@@ -37,9 +44,6 @@ impl Upstream {
     /// The dropshot server's answer to `request`.
     pub async fn forward(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
-        if let Ok(client) = HeaderValue::from_str(&remote.to_string()) {
-            parts.headers.insert(CLIENT_ADDR_HEADER, client);
-        }
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = match format!("{}{target}", self.base).parse() {
             Ok(uri) => uri,
@@ -56,6 +60,16 @@ impl Upstream {
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::EXPECT);
+        // After the hop-by-hop headers are gone: a client naming this one in `Connection`
+        // cannot erase its address.
+        if let Ok(client) = HeaderValue::from_str(&remote.to_string()) {
+            parts.headers.insert(CLIENT_ADDR_HEADER, client);
+        }
+        let failed = Arc::new(OnceLock::new());
+        let body = ClientBody {
+            inner: body,
+            failed: Arc::clone(&failed),
+        };
         match self.client.request(Request::from_parts(parts, body)).await {
             Ok(response) => {
                 let (mut parts, body) = response.into_parts();
@@ -63,12 +77,61 @@ impl Upstream {
                 parts.version = Version::HTTP_11;
                 Response::from_parts(parts, body.boxed())
             }
+            Err(_) if failed.get().is_some() => {
+                let reason = failed.get().map_or("", String::as_str);
+                super::error_response(ApiError::from(Error::invalid_request(
+                    "invalid_body",
+                    format!("Error reading the request body: {reason}"),
+                )))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the API server behind the front did not answer");
                 unavailable()
             }
         }
     }
+}
+
+/// The client's request body on its way to dropshot, remembering why it failed if it did.
+pub struct ClientBody {
+    inner: Incoming,
+    failed: Arc<OnceLock<String>>,
+}
+
+impl http_body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(e))) = &polled {
+            let _ = self.failed.set(reason(e));
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An error and its causes, as one line.
+fn reason(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Headers that describe one hop, not the message: each side of the front sets its own.

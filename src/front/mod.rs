@@ -10,9 +10,14 @@
 //! connection takes the place of the oldest one that has not been answered yet (no byte from the
 //! server: silent, or trickling its headers, or a long poll still waiting); when every open
 //! connection has been, the new one is closed at once. So a flood of silent or slow connections
-//! never locks out a client that speaks at once, and never holds more than the cap. Headers that
-//! trickle are dropped when a request's head has not arrived within [`Guard::idle`] of the last
-//! answer (or of the connection's start), bodies that stop arriving mid-request the API's (408).
+//! never locks out a client that speaks at once, and never holds more than the cap. A request
+//! head (on HTTP/2, the preface and first request) must arrive in full within [`Guard::head`] of
+//! its first byte, and a TLS handshake within the same; bodies that stop arriving mid-request
+//! get the API's 408. A TLS handshake is not an answer: a connection that only shook hands can
+//! still be evicted.
+//!
+//! At shutdown ([`Front::shutdown`]) the listener closes, idle connections close, requests in
+//! progress finish and are answered (HTTP/1 then closes, HTTP/2 says GOAWAY), within a bound.
 //!
 //! Reads of one provider and of the list are answered here from kept response bytes
 //! ([`reads`]); every other request, and every read that is not plain (query, odd name, no
@@ -34,6 +39,7 @@ use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 
@@ -52,6 +58,9 @@ pub struct Guard {
     pub first_byte: Duration,
     /// The most a connection may move no byte either way (above the longest long poll, 60 s).
     pub idle: Duration,
+    /// The most a request head (an HTTP/2 preface and first request, a TLS handshake) may take
+    /// from its first byte.
+    pub head: Duration,
 }
 
 /// A response body: bytes in memory, the list, or dropshot's answer streamed through.
@@ -66,7 +75,13 @@ pub struct Front {
     pub admin_token: Option<AdminToken>,
     /// HTTPS, ended here.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The API's body limit: a client that waits for `100 Continue` to send more hears 413.
+    pub max_body_bytes: usize,
     presented: Presented,
+    /// Tells every connection to finish what it is doing and close.
+    stopping: Mutex<GracefulShutdown>,
+    /// Tells the accept loop to stop.
+    stop_accepting: tokio::sync::watch::Sender<bool>,
     upstream: Upstream,
     http: auto::Builder<TokioExecutor>,
 }
@@ -78,6 +93,7 @@ impl Front {
         store: Arc<dyn Store>,
         admin_token: Option<AdminToken>,
         tls: Option<tokio_rustls::TlsAcceptor>,
+        max_body_bytes: usize,
         upstream: SocketAddr,
     ) -> Self {
         let mut http = auto::Builder::new(TokioExecutor::new());
@@ -89,9 +105,25 @@ impl Front {
             store,
             admin_token,
             tls,
+            max_body_bytes,
             presented: Presented::default(),
+            stopping: Mutex::default(),
+            stop_accepting: tokio::sync::watch::Sender::new(false),
             upstream: Upstream::new(upstream),
             http,
+        }
+    }
+
+    /// Stops accepting, lets every connection finish the requests it has begun (each answered),
+    /// and returns when all have closed or `grace` has passed; returns how many were still open.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.stop_accepting.send_replace(true);
+        let stopping =
+            std::mem::take(&mut *self.stopping.lock().unwrap_or_else(|e| e.into_inner()));
+        let open = stopping.count();
+        match tokio::time::timeout(grace, stopping.shutdown()).await {
+            Ok(()) => 0,
+            Err(_) => open,
         }
     }
 }
@@ -106,8 +138,13 @@ pub async fn run(listener: TcpListener, front: Arc<Front>) {
     let unanswered: Unanswered = Arc::default();
     let mut refused: u64 = 0;
     let mut next_id: u64 = 0;
+    let mut stop = front.stop_accepting.subscribe();
     loop {
-        let (client, remote) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let (client, remote) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors, most likely: wait for some to be freed.
@@ -159,6 +196,11 @@ pub async fn run(listener: TcpListener, front: Arc<Front>) {
             .push_back((id, close));
         let unanswered = Arc::clone(&unanswered);
         let front = Arc::clone(&front);
+        let watcher = front
+            .stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .watcher();
         tokio::spawn(async move {
             let forget = move || {
                 unanswered
@@ -167,23 +209,24 @@ pub async fn run(listener: TcpListener, front: Arc<Front>) {
                     .retain(|(other, _)| *other != id);
             };
             let activity = Activity::new(Box::new(forget.clone()));
-            serve(&front, client, remote, closed, activity).await;
+            serve(&front, client, remote, closed, activity, watcher).await;
             forget();
             drop(slot);
         });
     }
 }
 
-/// One connection, until it closes, goes silent or idle too long, or is evicted (`closed`).
+/// One connection, until it closes, goes silent or idle too long, is evicted (`closed`), or
+/// finishes its requests at shutdown (`watcher`).
 async fn serve(
     front: &Arc<Front>,
     client: TcpStream,
     remote: SocketAddr,
     closed: oneshot::Receiver<()>,
     activity: Arc<Activity>,
+    watcher: Watcher,
 ) {
     let _ = client.set_nodelay(true);
-    let io = Watched::new(client, Arc::clone(&activity));
     let connection = async {
         let service = hyper::service::service_fn(|request| {
             let front = Arc::clone(front);
@@ -198,15 +241,22 @@ async fn serve(
         });
         match &front.tls {
             Some(tls) => {
-                if let Ok(tls) = tls.accept(io).await {
-                    let _ = front
-                        .http
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                let handshake = tls.accept(Watched::transport(client, Arc::clone(&activity)));
+                let mut stop = front.stop_accepting.subscribe();
+                let tls = tokio::select! {
+                    tls = tokio::time::timeout(front.guard.head, handshake) => tls,
+                    _ = stop.wait_for(|stop| *stop) => return,
+                };
+                if let Ok(Ok(tls)) = tls {
+                    let io = TokioIo::new(Watched::http(tls, Arc::clone(&activity)));
+                    let connection = front.http.serve_connection(io, service).into_owned();
+                    let _ = watcher.watch(connection).await;
                 }
             }
             None => {
-                let _ = front.http.serve_connection(TokioIo::new(io), service).await;
+                let io = TokioIo::new(Watched::http(client, Arc::clone(&activity)));
+                let connection = front.http.serve_connection(io, service).into_owned();
+                let _ = watcher.watch(connection).await;
             }
         }
     };
@@ -219,7 +269,7 @@ async fn serve(
     tokio::select! {
         _ = connection => {}
         _ = evicted => {}
-        _ = activity.expired(front.guard.first_byte, front.guard.idle) => {}
+        _ = activity.expired(front.guard) => {}
     }
 }
 
@@ -229,6 +279,11 @@ async fn handle(
     request: http::Request<Incoming>,
     remote: SocketAddr,
 ) -> http::Response<Body> {
+    // A client waiting for `100 Continue` before sending more than the limit hears 413 before
+    // it sends a byte of it (hyper says `100 Continue` only when the body is read).
+    if let Some(refused) = crate::body::refused_unread(request.headers(), front.max_body_bytes) {
+        return error_response(ApiError::from(refused));
+    }
     if let Some(read) = reads::route(&request)
         && let Some(response) = reads::answer(front, read, &request, remote).await
     {

@@ -1,5 +1,6 @@
 //! A connection's socket, watched: when it last moved a byte, whether the client has sent any,
-//! the moment the server first answers, and whether a request is in progress.
+//! when the request head now arriving began, the moment the server first answers, and whether a
+//! request is in progress.
 //!
 //! The watchdog ([`Activity::expired`]) sleeps until the next deadline and re-reads these, so
 //! a request costs a few atomic stores, not a timer of its own (hyper's per-request header timer
@@ -15,9 +16,21 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+/// No request head is arriving.
+const NO_HEAD: u64 = u64::MAX;
+
 /// What a connection has done, shared between its socket and its watchdog.
 pub struct Activity {
     opened: Instant,
+    /// Nanoseconds from `opened` to the first byte of the request head now arriving: of each
+    /// head on HTTP/1, of the preface and first request on HTTP/2 ([`NO_HEAD`] when none is).
+    head: AtomicU64,
+    /// Whether the connection speaks HTTP/2 (its first bytes were the preface).
+    h2: AtomicBool,
+    /// Whether the connection's HTTP bytes have been seen (`h2` is known).
+    spoken: AtomicBool,
+    /// Whether a request has arrived.
+    requested: AtomicBool,
     /// Nanoseconds from `opened` to the last byte moved either way.
     last: AtomicU64,
     heard: AtomicBool,
@@ -36,6 +49,10 @@ impl Activity {
     pub fn new(on_answer: Box<dyn Fn() + Send + Sync>) -> Arc<Self> {
         Arc::new(Activity {
             opened: Instant::now(),
+            head: AtomicU64::new(NO_HEAD),
+            h2: AtomicBool::new(false),
+            spoken: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
             last: AtomicU64::new(0),
             heard: AtomicBool::new(false),
             answered: AtomicBool::new(false),
@@ -57,14 +74,41 @@ impl Activity {
     /// A request has arrived (its head is read); the guard it returns marks its answer sent.
     pub fn request(self: &Arc<Self>) -> Answering {
         self.busy.fetch_add(1, Ordering::Relaxed);
+        self.head.store(NO_HEAD, Ordering::Relaxed);
+        if !self.requested.load(Ordering::Relaxed) {
+            self.requested.store(true, Ordering::Relaxed);
+        }
         Answering(Arc::clone(self))
     }
 
-    /// Resolves when the client has sent nothing for `first_byte` since the connection opened,
-    /// nothing has moved either way for `idle`, or no new request has arrived (its headers
-    /// read in full) within `idle` of the last answer.
-    pub async fn expired(&self, first_byte: Duration, idle: Duration) {
+    /// HTTP bytes `read` from the client (after TLS, when there is TLS): the first of a request
+    /// head starts its clock. On HTTP/2 only the preface and first request are timed: later
+    /// frames between requests (pings, window updates) are no head.
+    fn heard_http(&self, read: &[u8]) {
+        if !self.spoken.load(Ordering::Relaxed) {
+            self.spoken.store(true, Ordering::Relaxed);
+            self.h2.store(read.starts_with(b"PRI "), Ordering::Relaxed);
+        }
+        let timed = !(self.h2.load(Ordering::Relaxed) && self.requested.load(Ordering::Relaxed));
+        if timed
+            && self.busy.load(Ordering::Relaxed) == 0
+            && self.head.load(Ordering::Relaxed) == NO_HEAD
+        {
+            self.head.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Resolves when the client has sent nothing for `limits.first_byte` since the connection
+    /// opened, nothing has moved either way for `limits.idle`, no new request has arrived (its
+    /// headers read in full) within `limits.idle` of the last answer, or a request head (an
+    /// HTTP/2 preface and first request) has not arrived in full within `limits.head` of its
+    /// first byte.
+    ///
+    /// A head's start is not signalled: while none is arriving the watchdog looks again every
+    /// `limits.head`, so a head that starts in between is caught exactly at its deadline.
+    pub async fn expired(&self, limits: super::Guard) {
         loop {
+            let now = Instant::now();
             let deadline = if self.heard.load(Ordering::Relaxed) {
                 let moved = Duration::from_nanos(self.last.load(Ordering::Relaxed));
                 let waiting = if self.busy.load(Ordering::Relaxed) == 0 {
@@ -72,11 +116,16 @@ impl Activity {
                 } else {
                     moved
                 };
-                self.opened + moved.min(waiting) + idle
+                let idle = self.opened + moved.min(waiting) + limits.idle;
+                let head = match self.head.load(Ordering::Relaxed) {
+                    NO_HEAD => now + limits.head,
+                    started => self.opened + Duration::from_nanos(started) + limits.head,
+                };
+                idle.min(head)
             } else {
-                self.opened + first_byte
+                self.opened + limits.first_byte
             };
-            if Instant::now() >= deadline {
+            if now >= deadline {
                 return;
             }
             tokio::select! {
@@ -103,11 +152,28 @@ impl Drop for Answering {
 pub struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// Whether the bytes are HTTP (the socket itself without TLS, the TLS stream with it) or
+    /// the transport under TLS, whose handshake bytes are neither a request head nor an answer.
+    http: bool,
 }
 
 impl<S> Watched<S> {
-    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Watched { inner, activity }
+    /// A socket carrying HTTP in clear.
+    pub fn http(inner: S, activity: Arc<Activity>) -> Self {
+        Watched {
+            inner,
+            activity,
+            http: true,
+        }
+    }
+
+    /// The TCP socket under TLS: its bytes keep the connection alive, and that is all.
+    pub fn transport(inner: S, activity: Arc<Activity>) -> Self {
+        Watched {
+            inner,
+            activity,
+            http: false,
+        }
     }
 }
 
@@ -126,6 +192,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                 && !activity.heard.swap(true, Ordering::Relaxed)
             {
                 activity.first_heard.notify_one();
+            }
+            if self.http {
+                activity.heard_http(&buf.filled()[before..]);
             }
         }
         polled
@@ -177,6 +246,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 impl<S> Watched<S> {
     fn answer(&self) {
         self.activity.touch();
+        if !self.http {
+            return;
+        }
         let answered = &self.activity.answered;
         if !answered.load(Ordering::Relaxed) && !answered.swap(true, Ordering::Relaxed) {
             (self.activity.on_answer)();

@@ -729,7 +729,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_whose_caller_left_keeps_its_turn() {
         let store = Arc::new(LocalStore::memory(Retention::default()));
-        let busy = store.engine.writer.lock().unwrap();
+        // The writer is busy (held by another thread) until `release`.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = std::sync::mpsc::channel();
+        let holder = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let _busy = store.engine.writer.lock().unwrap();
+                held.send(()).unwrap();
+                let _ = released.recv();
+            })
+        };
+        holding.recv().unwrap();
         let first = {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
@@ -754,7 +765,8 @@ mod tests {
             })
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        drop(busy);
+        release.send(()).unwrap();
+        holder.join().unwrap();
         let written = second.await.unwrap().expect("the next write is applied");
         assert_eq!(written.revision, Some(2));
         let stored = store.get("openai").await.unwrap().unwrap();

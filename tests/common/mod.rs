@@ -388,12 +388,27 @@ impl TestServer {
 
     /// Stops the server with SIGTERM and waits for it to exit; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
+        self.terminate();
+        self.wait()
+    }
+
+    /// Sends the server SIGTERM, without waiting for it to exit.
+    pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("send SIGTERM");
+    }
+
+    /// Waits for the server to exit; returns whether it exited cleanly.
+    pub fn wait(&mut self) -> bool {
         self.child.wait().expect("reap the server").success()
+    }
+
+    /// Whether the server has exited (reaping it if so).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("poll the server").is_some()
     }
 
     /// Starts the server again on the same store, with `env` replacing the environment given
@@ -641,4 +656,20 @@ pub async fn tagged_writers(servers: &[Arc<TestServer>], writers: u64, writes: u
     for task in tasks {
         task.await.expect("a writer");
     }
+}
+
+/// A CA, and a certificate for 127.0.0.1 and localhost it signed: (CA PEM, chain PEM, key PEM).
+pub fn certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_cert.pem(), leaf.pem(), key.serialize_pem())
 }
