@@ -1,14 +1,17 @@
 //! The client crate as a user meets it: over HTTPS to a server serving a certificate that a CA
-//! made here signed (trusted through the builder, refused without it), and retrying a read
-//! across a server restart.
+//! made here signed (trusted through the builder, refused without it), retrying a read across a
+//! server restart, and sending what is not safe to repeat once.
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bifrost_providers::Client;
 use common::{TestServer, certificates};
 use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reaches_the_server_over_tls() {
@@ -56,24 +59,175 @@ async fn the_client_reaches_the_server_over_tls() {
     assert!(plain.list_providers().send().await.is_err());
 }
 
+/// A loopback server that reads each request whole, counts it, and hangs up without answering:
+/// to a client, a connection that broke before a response, the failure a retry is for. Whatever
+/// it counts beyond one is a repeat the client sent.
+struct HangUp {
+    url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl HangUp {
+    async fn start() -> HangUp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    if let Some(line) = read_request(&mut socket).await {
+                        log.lock().unwrap().push(line);
+                    }
+                    // Dropped unanswered: the connection closes before any response.
+                });
+            }
+        });
+        HangUp { url, seen }
+    }
+
+    /// The request lines received since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// Reads one request (head, and a body of its `Content-Length`); returns its request line.
+async fn read_request(socket: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    head.lines().next().map(|l| {
+        let mut parts = l.split(' ');
+        format!(
+            "{} {}",
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("")
+        )
+    })
+}
+
+/// With retries on, each request that reached the server and got no answer: a read is sent
+/// again (1 + retries times), a POST or a PUT without `If-Match` exactly once, a PUT with
+/// `If-Match` again (a repeat of a write that landed would meet a changed ETag).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_are_retried_across_a_restart_and_posts_are_not() {
+async fn reads_are_retried_and_posts_are_sent_once() {
+    let server = HangUp::start().await;
+    let client = Client::builder(&server.url)
+        .retries(3)
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let once = |line: &str| vec![line.to_string()];
+    let times = |line: &str, n| vec![line.to_string(); n];
+
+    assert!(
+        client
+            .get_provider()
+            .provider("openai")
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        server.take(),
+        times("GET /api/providers/openai", 4),
+        "a read is retried"
+    );
+
+    let add: bifrost_providers::types::AddProviderRequest =
+        serde_json::from_value(json!({"provider": "groq"})).unwrap();
+    assert!(client.add_provider().body(add).send().await.is_err());
+    assert_eq!(
+        server.take(),
+        once("POST /api/providers"),
+        "a POST is sent once"
+    );
+
+    let key: bifrost_providers::types::Key =
+        serde_json::from_value(json!({"name": "k", "value": {"value": "sk-once-0123456789"}}))
+            .unwrap();
+    let created = client
+        .create_provider_key()
+        .provider("openai")
+        .body(key)
+        .send()
+        .await;
+    assert!(created.is_err());
+    assert_eq!(
+        server.take(),
+        once("POST /api/providers/openai/keys"),
+        "a POST is sent once"
+    );
+
+    let update = || -> bifrost_providers::types::UpdateProviderRequest {
+        serde_json::from_value(json!({})).unwrap()
+    };
+    let blind = client
+        .update_provider()
+        .provider("openai")
+        .body(update())
+        .send()
+        .await;
+    assert!(blind.is_err());
+    assert_eq!(
+        server.take(),
+        once("PUT /api/providers/openai"),
+        "a PUT without If-Match is sent once"
+    );
+
+    let guarded = client
+        .update_provider()
+        .provider("openai")
+        .if_match("\"e1\"")
+        .body(update())
+        .send()
+        .await;
+    assert!(guarded.is_err());
+    assert_eq!(
+        server.take(),
+        times("PUT /api/providers/openai", 4),
+        "a PUT with If-Match is retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_is_retried_across_a_restart() {
     let mut server = TestServer::start();
     let patient = Client::builder(&server.url)
         .retries(8)
         .backoff(Duration::from_millis(200), Duration::from_millis(500))
         .build()
         .unwrap();
-    let impatient = Client::builder(&server.url).retries(0).build().unwrap();
     common::put(&server, "openai", &json!({})).await;
 
     assert!(server.stop());
     let read = tokio::spawn(async move { patient.get_provider().provider("openai").send().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // Not safe to repeat, so sent once: it fails while the server is down.
-    let add: bifrost_providers::types::AddProviderRequest =
-        serde_json::from_value(json!({"provider": "groq"})).unwrap();
-    assert!(impatient.add_provider().body(add).send().await.is_err());
     server.restart();
 
     let shown = read

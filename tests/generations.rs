@@ -495,3 +495,94 @@ async fn an_older_store_keeps_its_meaning() {
         json!([])
     );
 }
+
+/// The schema of the SQLite file at `path`, read past the server: its `user_version`, every
+/// object SQLite keeps (type, name, SQL), and every provider row.
+fn schema(path: &std::path::Path) -> (i64, Vec<String>, Vec<String>) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let version = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let all = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    let objects = all("SELECT json_array(type, name, sql) FROM sqlite_master ORDER BY type, name");
+    let rows = all(
+        "SELECT json_array(name, config, config_hash, etag, sealed_with) FROM providers \
+         ORDER BY name",
+    );
+    (version, objects, rows)
+}
+
+/// A migration that fails midway leaves the file as it was, and the server refuses to start
+/// saying why; once the cause is gone, the file migrates fully. The file is at version 2, with
+/// a `store_meta` planted: the next three migrations would rewrite key `models`, add the health
+/// probe's table, then the revisions' tables, whose third statement (`CREATE TABLE store_meta`)
+/// fails. Without one transaction around them all, the first two and half the third would stay.
+#[tokio::test]
+async fn a_failed_migration_leaves_the_store_as_it_was() {
+    let mut server = TestServer::start();
+    assert!(server.stop());
+    let path = server.db_path();
+    let fresh = schema(&path);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE providers (name TEXT PRIMARY KEY NOT NULL, config TEXT NOT NULL,
+                 config_hash TEXT, etag TEXT NOT NULL) STRICT, WITHOUT ROWID;
+             ALTER TABLE providers ADD COLUMN sealed_with TEXT;
+             CREATE TABLE store_meta (planted TEXT);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        let config = json!({"keys": [{"id": "all", "models": [], "value": {"value": SECRET, "env_var": "", "from_env": false}}]});
+        conn.execute(
+            "INSERT INTO providers (name, config, etag) VALUES ('openai', ?1, 'e1')",
+            [config.to_string()],
+        )
+        .unwrap();
+    }
+    let before = schema(&path);
+
+    let log = server
+        .try_restart()
+        .expect_err("the server started on a store it could not migrate");
+    assert!(
+        log.contains("cannot set up SQLite store") && log.contains("store_meta already exists"),
+        "the refusal says why: {log}"
+    );
+    assert!(!log.contains(SECRET), "{log}");
+    assert_eq!(schema(&path), before, "nothing of the migrations stayed");
+
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE store_meta;")
+        .unwrap();
+    server.restart();
+    let (_, keys) = call(&server, "GET", "/api/providers/openai/keys", None).await;
+    assert_eq!(keys["keys"][0]["models"], json!(["*"]));
+    assert!(server.stop());
+    // The same objects as a new store holds (the providers table's SQL text is this test's).
+    let kinds = |objects: &[String]| -> Vec<Value> {
+        objects
+            .iter()
+            .map(|o| {
+                let o: Value = serde_json::from_str(o).unwrap();
+                json!([o[0], o[1]])
+            })
+            .collect()
+    };
+    let (version, objects, _) = schema(&path);
+    assert_eq!(
+        (version, kinds(&objects)),
+        (fresh.0, kinds(&fresh.1)),
+        "migrated to what a new store is"
+    );
+}
