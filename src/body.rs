@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use crate::buffered::Reservation;
 use crate::error::Error;
 
 /// How much of an oversized body is read and thrown away, so that the client sees the 413
@@ -50,7 +51,7 @@ where
         if let Some(refused) = refused_unread(request.headers(), limit) {
             return Err(to_http(refused));
         }
-        let bytes = read_limited(request, limit).await?;
+        let (bytes, _reserved) = read_limited(request, limit).await?;
         decode(&bytes).map(JsonBody).map_err(to_http)
     }
 
@@ -63,10 +64,7 @@ where
 /// waiting for `100 Continue` has not sent the body yet, and one that announces more than we
 /// would drain will not be read.
 pub fn refused_unread(headers: &http::HeaderMap, limit: usize) -> Option<Error> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())?;
+    let declared = declared_length(headers)?;
     let waiting = headers
         .get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -74,15 +72,27 @@ pub fn refused_unread(headers: &http::HeaderMap, limit: usize) -> Option<Error> 
     (declared > cap as u64).then_some(Error::TooLarge(limit))
 }
 
-/// Reads the whole body, or fails with a 413 once it passes `limit` bytes.
+/// Reads the whole body, or fails with a 413 once it passes `limit` bytes. The bytes are
+/// reserved in the server's budget before they are held (`buffered`), and stay reserved until
+/// the returned reservation is dropped, after the body is decoded.
 async fn read_limited(
     request: hyper::Request<dropshot::Body>,
     limit: usize,
-) -> Result<Vec<u8>, HttpError> {
+) -> Result<(Vec<u8>, Reservation), HttpError> {
+    let declared = declared_length(request.headers());
     let mut body = request.into_body();
-    let mut bytes = Vec::new();
-    let mut seen = 0usize;
     let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
+    if declared.is_some_and(|length| length > limit as u64) {
+        drain(&mut body, 0).await;
+        return Err(to_http(Error::TooLarge(limit)));
+    }
+    let mut reserved = Reservation::default();
+    let mut bytes = Vec::new();
+    if let Some(length) = declared {
+        let length = length as usize;
+        reserved.grow(length).await.map_err(to_http)?;
+        bytes.reserve_exact(length);
+    }
     loop {
         let wait = deadline
             .saturating_duration_since(tokio::time::Instant::now())
@@ -102,19 +112,42 @@ async fn read_limited(
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
-        seen = seen.saturating_add(chunk.len());
+        let seen = bytes.len().saturating_add(chunk.len());
         if seen > limit {
-            while seen < DRAIN_LIMIT {
-                match tokio::time::timeout(BODY_IDLE, body.frame()).await {
-                    Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
-                    _ => break,
-                }
-            }
+            drain(&mut body, seen).await;
             return Err(to_http(Error::TooLarge(limit)));
+        }
+        if seen > reserved.bytes() {
+            // A chunked body: reserve in doubling steps, as the vector would grow.
+            let target = seen.max(2 * reserved.bytes()).clamp(64 << 10, limit);
+            reserved
+                .grow(target - reserved.bytes())
+                .await
+                .map_err(to_http)?;
+            bytes.reserve_exact(target.saturating_sub(bytes.len()));
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    Ok((bytes, reserved))
+}
+
+/// The body's declared length, if it declares one.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads and throws away what remains of an oversized body, up to [`DRAIN_LIMIT`] in all, so
+/// that the client sees the 413 rather than a reset connection.
+async fn drain(body: &mut dropshot::Body, mut seen: usize) {
+    while seen < DRAIN_LIMIT {
+        match tokio::time::timeout(BODY_IDLE, body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
 }
 
 /// The error travels through dropshot as an `HttpError` and comes back to [`ApiError`] by its

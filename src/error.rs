@@ -60,6 +60,9 @@ pub enum Error {
     RouteNotFound(String),
     #[error("Method {0} is not allowed on this path")]
     MethodNotAllowed(String),
+    /// The server holds as many request bodies as its budget allows, and none gave way in time.
+    #[error("The server is holding as many request bodies as it may at once; retry the request")]
+    Busy,
     /// The store failed; the detail is for the log only.
     #[error("store failure: {0}")]
     Store(String),
@@ -257,6 +260,12 @@ impl From<Error> for ApiError {
             Error::TooLarge(_) => ApiError::new(
                 ErrorStatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
+                internal,
+                None,
+            ),
+            Error::Busy => ApiError::new(
+                ErrorStatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
                 internal,
                 None,
             ),

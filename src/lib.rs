@@ -10,6 +10,7 @@ pub use bifrost_providers_client::{Client, client, convert, types};
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod buffered;
 pub mod config_file;
 pub mod conformance;
 pub mod credentials;

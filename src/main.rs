@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bifrost_providers::auth::AdminToken;
 use bifrost_providers::store::{Codec, Sealer};
-use bifrost_providers::{api, config_file, conformance, front, logging, server, store};
+use bifrost_providers::{api, buffered, config_file, conformance, front, logging, server, store};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -118,6 +118,12 @@ struct Serve {
     #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
     max_body_bytes: usize,
+    /// The most request body bytes held in memory at once, all requests together (decoding a
+    /// body takes a few times its size again); a body that finds no room waits up to 10 s,
+    /// then hears 503 `server_busy`. Raised to `--max-body-bytes` if below it.
+    #[arg(long, env = "BIFROST_MAX_BUFFERED_BODY_BYTES", default_value_t = buffered::DEFAULT_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(16 << 30)))]
+    max_buffered_body_bytes: usize,
     /// A Bifrost config.json whose `providers` section is loaded at start: new providers are
     /// created, changed ones replaced, unchanged ones keep their API edits.
     #[arg(long, env = "BIFROST_CONFIG")]
@@ -271,6 +277,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             tracing::info!(provider, ?outcome, file = %path.display(), "config file provider loaded");
         }
     }
+    buffered::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
     let stopping = tokio::sync::watch::Sender::new(false);
     let mut settings = server::Settings {
         bind: args.bind,
