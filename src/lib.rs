@@ -28,5 +28,6 @@ pub mod provider;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod tokens;
 pub mod validate;
 pub mod wire;
