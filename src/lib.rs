@@ -28,6 +28,7 @@ pub mod provider;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod token_file;
 pub mod tokens;
 pub mod validate;
 pub mod wire;

@@ -118,8 +118,10 @@ pub enum Refused {
 /// Why a tokens file cannot be used; the tokens in force stay so.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{0}")]
-    Toml(#[from] toml::de::Error),
+    /// The text is not TOML of the file's shape. Only the line and the reason are kept: the
+    /// parser's own message quotes the line, which may hold a digest.
+    #[error("line {line}: {message}")]
+    Toml { line: usize, message: String },
     #[error("token {index}: {message}")]
     Entry { index: usize, message: String },
 }
@@ -152,7 +154,12 @@ impl Tokens {
     /// unique; a 64-digit hex digest, unique; at least one scope; patterns that compile), or
     /// none taken.
     pub fn parse(text: &str) -> Result<Self, FileError> {
-        let file: File = toml::from_str(text)?;
+        let file: File = toml::from_str(text).map_err(|e| FileError::Toml {
+            line: e
+                .span()
+                .map_or(0, |span| text[..span.start].matches('\n').count() + 1),
+            message: e.message().to_string(),
+        })?;
         let mut tokens = Tokens::default();
         for (index, entry) in file.token.into_iter().enumerate() {
             let token = entry
@@ -404,6 +411,10 @@ mod tests {
             assert!(Tokens::parse(&text).is_err(), "{text}");
         }
         assert_eq!(Tokens::parse(&good).unwrap().len(), 1);
+        let broken = format!("{good}sha256 = ");
+        let why = Tokens::parse(&broken).unwrap_err().to_string();
+        assert!(!why.contains(&digest_hex("t1")), "{why}");
+        assert!(why.starts_with("line 5:"), "{why}");
     }
 
     #[test]
