@@ -20,6 +20,7 @@ pub mod history;
 pub mod keys;
 pub mod log_writer;
 pub mod logging;
+pub mod metrics;
 pub mod models;
 pub mod not_allowed;
 pub mod precondition;

@@ -1,0 +1,158 @@
+//! What the server counts and measures, in the Prometheus text format (`/metrics`).
+//!
+//! Every metric is named and described here, and recorded through these functions, so that the
+//! list in the README and the labels in use are one list: labels are operations, statuses,
+//! outcomes and store kinds, never a provider's name, a token or any value a client sent. The
+//! `metrics` facade carries the records to `metrics-exporter-prometheus`, which renders them.
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered, by operation and status.
+pub const REQUESTS: &str = "bifrost_http_requests_total";
+/// Seconds from a request's head to its answer, by operation.
+pub const REQUEST_SECONDS: &str = "bifrost_http_request_duration_seconds";
+/// Store operations, by operation and outcome (`ok`, `error`, `timeout`).
+pub const STORE_OPERATIONS: &str = "bifrost_store_operations_total";
+/// Seconds a store operation took, by operation.
+pub const STORE_SECONDS: &str = "bifrost_store_operation_duration_seconds";
+/// Connections open on the public listener.
+pub const CONNECTIONS_OPEN: &str = "bifrost_connections_open";
+/// Connections closed at the cap to make room (`evicted`) or refused there (`refused`).
+pub const CONNECTIONS_AT_CAP: &str = "bifrost_connections_at_cap_total";
+/// Change-feed long polls waiting now.
+pub const WATCHERS: &str = "bifrost_change_feed_watchers";
+/// The store's latest revision, as this server last saw it.
+pub const LATEST_REVISION: &str = "bifrost_store_latest_revision";
+/// config.json providers loaded at start, by outcome.
+pub const CONFIG_LOADS: &str = "bifrost_config_file_providers_total";
+/// Readings of the tokens file, by outcome (`taken`, `refused`).
+pub const TOKEN_RELOADS: &str = "bifrost_token_file_reloads_total";
+
+/// Bucket bounds for durations, in seconds: a cached read is tens of microseconds, a long poll
+/// up to a minute.
+const SECONDS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 60.0,
+];
+
+/// Installs the process's recorder (once, at start) and describes every metric.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &SECONDS)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    describe_counter!(REQUESTS, "Requests answered, by operation and status.");
+    describe_histogram!(
+        REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from a request's head to its answer, by operation."
+    );
+    describe_counter!(
+        STORE_OPERATIONS,
+        "Store operations, by operation and outcome."
+    );
+    describe_histogram!(
+        STORE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time a store operation took, by operation."
+    );
+    describe_gauge!(CONNECTIONS_OPEN, "Connections open on the public listener.");
+    describe_counter!(
+        CONNECTIONS_AT_CAP,
+        "Connections closed at the cap to make room (evicted) or refused there (refused)."
+    );
+    describe_gauge!(WATCHERS, "Change-feed long polls waiting now.");
+    describe_gauge!(
+        LATEST_REVISION,
+        "The store's latest revision, as this server last saw it."
+    );
+    describe_counter!(
+        CONFIG_LOADS,
+        "config.json providers loaded at start, by outcome."
+    );
+    describe_counter!(TOKEN_RELOADS, "Readings of the tokens file, by outcome.");
+    Ok(handle)
+}
+
+/// A request answered.
+pub fn request(operation: &'static str, status: u16, seconds: f64) {
+    counter!(REQUESTS, "operation" => operation, "status" => status.to_string()).increment(1);
+    histogram!(REQUEST_SECONDS, "operation" => operation).record(seconds);
+}
+
+/// A store operation done.
+pub fn store(operation: &'static str, outcome: &'static str, seconds: f64) {
+    counter!(STORE_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
+    histogram!(STORE_SECONDS, "operation" => operation).record(seconds);
+}
+
+/// A connection opened (`1.0`) or closed (`-1.0`).
+pub fn connections(delta: f64) {
+    gauge!(CONNECTIONS_OPEN).increment(delta);
+}
+
+/// A connection evicted or refused at the cap.
+pub fn at_cap(what: &'static str) {
+    counter!(CONNECTIONS_AT_CAP, "what" => what).increment(1);
+}
+
+/// A watcher began (`1.0`) or ended (`-1.0`) waiting.
+pub fn watchers(delta: f64) {
+    gauge!(WATCHERS).increment(delta);
+}
+
+/// The store's latest revision.
+pub fn latest_revision(revision: i64) {
+    gauge!(LATEST_REVISION).set(revision as f64);
+}
+
+/// A config.json provider loaded, with its outcome (`created`, `replaced`, `kept`, …).
+pub fn config_load(outcome: &'static str) {
+    counter!(CONFIG_LOADS, "outcome" => outcome).increment(1);
+}
+
+/// The tokens file read again.
+pub fn token_reload(taken: bool) {
+    let outcome = if taken { "taken" } else { "refused" };
+    counter!(TOKEN_RELOADS, "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_render_as_prometheus_text_with_their_labels() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &SECONDS)
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            request("provider_put", 200, 0.002);
+            request("provider_put", 200, 0.003);
+            store("write", "ok", 0.001);
+            connections(1.0);
+            at_cap("evicted");
+            latest_revision(42);
+            token_reload(false);
+        });
+        let text = handle.render();
+        assert!(
+            text.contains(
+                r#"bifrost_http_requests_total{operation="provider_put",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"bifrost_http_request_duration_seconds_bucket{operation="provider_put",le="0.0025"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("bifrost_store_latest_revision 42"), "{text}");
+        assert!(
+            text.contains(r#"bifrost_token_file_reloads_total{outcome="refused"} 1"#),
+            "{text}"
+        );
+    }
+}
