@@ -3,9 +3,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bifrost_providers::auth::AdminToken;
+use bifrost_providers::domain::config_file;
+use bifrost_providers::http::auth::AdminToken;
+use bifrost_providers::http::{api, handlers};
 use bifrost_providers::store::{Codec, Sealer};
-use bifrost_providers::{api, config_file, conformance, front, logging, server, store};
+use bifrost_providers::telemetry::logging;
+use bifrost_providers::{front, store};
+use bifrost_providers_conformance as conformance;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -115,7 +119,7 @@ struct Serve {
           value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_grace: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
-    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
+    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = handlers::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
     max_body_bytes: usize,
     /// A Bifrost config.json whose `providers` section is loaded at start: new providers are
@@ -228,15 +232,15 @@ async fn serve(args: Serve) -> Result<(), String> {
             args.bind
         ));
     }
-    bifrost_providers::secrets::set_env_policy(bifrost_providers::secrets::EnvPolicy::new(
-        &args.env_allow,
-    )?);
+    bifrost_providers::domain::secrets::set_env_policy(
+        bifrost_providers::domain::secrets::EnvPolicy::new(&args.env_allow)?,
+    );
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
     let mut codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
         Some(sealer) => {
             let sealer = sealer?;
             tracing::info!(key_id = sealer.id(), "secrets are encrypted at rest");
-            bifrost_providers::secrets::set_hash_key(sealer.hash_key());
+            bifrost_providers::domain::secrets::set_hash_key(sealer.hash_key());
             Codec::sealing(sealer)
         }
         None => Codec::plain(),
@@ -246,7 +250,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         codec = codec.opening_previous(previous);
     }
     let timeout = std::time::Duration::from_secs(args.store_timeout);
-    let retention = bifrost_providers::history::Retention {
+    let retention = bifrost_providers::domain::history::Retention {
         per_provider: args.history_revisions,
         days: args.history_days,
         feed: args.history_feed,
@@ -261,7 +265,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     )
     .await?;
     if args.encryption_key.is_none() {
-        bifrost_providers::secrets::set_hash_key(store.hash_key());
+        bifrost_providers::domain::secrets::set_hash_key(store.hash_key());
     }
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
         let outcomes = config_file::apply(store.as_ref(), providers)
@@ -272,7 +276,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         }
     }
     let stopping = tokio::sync::watch::Sender::new(false);
-    let mut settings = server::Settings {
+    let mut settings = handlers::Settings {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
@@ -303,7 +307,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     } else {
         None
     };
-    let server = server::start(settings, logging::dropshot_logger())?;
+    let server = handlers::start(settings, logging::dropshot_logger())?;
     let (local_addr, front) = match fronted {
         Some((public, tls, token, store)) => {
             let addr = public.local_addr().map_err(|e| e.to_string())?;

@@ -14,11 +14,11 @@
 
 mod common;
 
-use bifrost_providers::body::decode;
-use bifrost_providers::error::{ApiError, Error};
-use bifrost_providers::provider::{StoredProvider, desired_state, present};
+use bifrost_providers::decode::json::decode;
+use bifrost_providers::domain::error::{ApiError, Error};
+use bifrost_providers::domain::provider::{StoredProvider, desired_state, present};
+use bifrost_providers::domain::validate;
 use bifrost_providers::types::UpdateProviderRequest;
-use bifrost_providers::validate;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dropshot::HttpResponseError;

@@ -19,8 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::Body;
-use crate::error::{ApiError, Error};
-use crate::server::CLIENT_ADDR_HEADER;
+use crate::domain::error::{ApiError, Error};
+use crate::http::handlers::CLIENT_ADDR_HEADER;
 
 /// The dropshot server behind the front.
 pub struct Upstream {

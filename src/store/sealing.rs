@@ -2,7 +2,7 @@
 //! every secret field encrypted when the server has an encryption key.
 //!
 //! Each non-empty secret (a key's secret fields, the proxy's `password` and `ca_cert_pem`, and
-//! the credentials of [`crate::credentials`]: credential headers, URL user-info) is
+//! the credentials of [`crate::domain::credentials`]: credential headers, URL user-info) is
 //! stored as `enc:v1:` + base64url(nonce ‖ ciphertext ‖ tag), sealed with XChaCha20-Poly1305
 //! under the operator's 256-bit key. The associated data binds each ciphertext to its provider,
 //! key id and field, so a sealed value copied to another place in the store does not open. The
@@ -23,9 +23,9 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use crate::credentials;
-use crate::provider::StoredProvider;
-use crate::secrets;
+use crate::domain::credentials;
+use crate::domain::provider::StoredProvider;
+use crate::domain::secrets;
 use crate::types::{EnvVar, UpdateProviderRequest};
 
 /// What the log says when a store's rows were rewritten at start to the current key (or to clear).
@@ -88,7 +88,7 @@ impl Sealer {
     }
 
     /// A key derived from this one for the `config_hash` a response shows
-    /// ([`crate::secrets::shown_hash`]): the same on every replica and across restarts.
+    /// ([`crate::domain::secrets::shown_hash`]): the same on every replica and across restarts.
     pub fn hash_key(&self) -> [u8; 32] {
         self.hash_key
     }
@@ -287,7 +287,7 @@ impl Codec {
         let mut config: UpdateProviderRequest = serde_json::from_str(&row.config).map_err(|e| {
             format!(
                 "provider {name:?} is unreadable: {}",
-                crate::body::without_strings(&e.to_string())
+                crate::decode::json::without_strings(&e.to_string())
             )
         })?;
         let Some(id) = &row.sealed_with else {

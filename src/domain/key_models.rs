@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::error::Error;
+use crate::domain::error::Error;
 use crate::types::Key;
 
 /// Every model.
@@ -72,9 +72,9 @@ fn is_all(models: &[String]) -> bool {
 }
 
 /// A model list as Bifrost checks it (`WhiteList`/`BlackList.Validate`): `*` stands alone, no
-/// name twice, and no empty name; at most [`crate::validate::MAX_MODELS`] names.
+/// name twice, and no empty name; at most [`crate::domain::validate::MAX_MODELS`] names.
 pub fn check_list(models: &[String], param: &str, what: &str) -> Result<(), Error> {
-    crate::validate::count(param, models.len(), crate::validate::MAX_MODELS)?;
+    crate::domain::validate::count(param, models.len(), crate::domain::validate::MAX_MODELS)?;
     if models.len() > 1 && models.iter().any(|m| m == ALL) {
         return Err(Error::invalid(
             "invalid_models",

@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 /// Keeps the log writer running; dropping it writes out what is buffered.
-pub type Guard = crate::log_writer::Guard;
+pub type Guard = crate::telemetry::log_writer::Guard;
 
 /// Crates whose records at `debug` and below carry request or query data (tokio_postgres logs
 /// every statement's parameters, stored secrets among them; hyper and h2 log frames): they are
@@ -64,14 +64,14 @@ where
 /// Sends tracing events to stderr, filtered by `RUST_LOG` (see [`filter`]).
 ///
 /// Request lines are buffered and written a few times a second, others at once
-/// ([`crate::log_writer`]): a request does not wait for a write to stderr.
+/// ([`crate::telemetry::log_writer`]): a request does not wait for a write to stderr.
 pub fn init(format: Format) -> Guard {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = crate::log_writer::Lines::start();
+    let (writer, guard) = crate::telemetry::log_writer::Lines::start();
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(colour);

@@ -1,7 +1,7 @@
 //! The field rules of CONTRACT.md section 5 that need no stored state: names, limits, URLs,
 //! headers, proxies. Each failure is a 400 naming the field; the caller stores nothing.
 
-use crate::error::Error;
+use crate::domain::error::Error;
 use std::collections::BTreeMap;
 
 use crate::types::{
@@ -224,7 +224,7 @@ pub fn concurrency(c: &ConcurrencyAndBufferSize) -> Result<(), Error> {
 
 pub fn network(n: &NetworkConfig) -> Result<(), Error> {
     const P: &str = "network_config";
-    crate::secrets::check_string(&n.ca_cert_pem, &format!("{P}.ca_cert_pem"))?;
+    crate::domain::secrets::check_string(&n.ca_cert_pem, &format!("{P}.ca_cert_pem"))?;
     if !n.base_url.is_empty() {
         web_url(
             &n.base_url,
@@ -334,7 +334,7 @@ pub fn proxy(p: &ProxyConfig) -> Result<(), Error> {
         ("password", &p.password),
         ("ca_cert_pem", &p.ca_cert_pem),
     ] {
-        crate::secrets::check_string(value, &format!("proxy_config.{field}"))?;
+        crate::domain::secrets::check_string(value, &format!("proxy_config.{field}"))?;
     }
     let schemes: &[&str] = match p.type_ {
         ProxyType::Http => &["http", "https"],

@@ -27,8 +27,8 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
-use crate::provider::{self, StoredProvider};
+use crate::domain::error::Error;
+use crate::domain::provider::{self, StoredProvider};
 use crate::store::{Change, Store};
 use crate::types::{Key, UpdateProviderRequest};
 
@@ -57,7 +57,7 @@ pub fn read(path: &Path) -> Result<Vec<FileProvider>, String> {
     let root: Value = serde_json::from_str(&text).map_err(|e| {
         format!(
             "config file {shown} is not valid JSON: {}",
-            crate::body::without_strings(&e.to_string())
+            crate::decode::json::without_strings(&e.to_string())
         )
     })?;
     let Value::Object(mut root) = root else {
@@ -112,7 +112,7 @@ pub async fn apply(
                         Ok(Change::Put(Box::new(next)))
                     }
                 }),
-                crate::history::WriteMeta::config_file(),
+                crate::domain::history::WriteMeta::config_file(),
             )
             .await?;
         let outcome = match (&written.before, &written.after) {
@@ -160,7 +160,7 @@ fn reconcile(current: &StoredProvider, file: StoredProvider) -> StoredProvider {
 
 /// One entry as a stored state, with its hashes.
 fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
-    crate::validate::provider_name(name, "providers").map_err(describe)?;
+    crate::domain::validate::provider_name(name, "providers").map_err(describe)?;
     let key_hashes: Vec<String> = match entry.get("keys") {
         Some(Value::Array(keys)) => keys.iter().map(hash).collect(),
         _ => Vec::new(),
@@ -173,9 +173,9 @@ fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
         }
         other => hash(other),
     };
-    crate::wire::normalize(&mut entry, "UpdateProviderRequest").map_err(describe)?;
+    crate::decode::generations::normalize(&mut entry, "UpdateProviderRequest").map_err(describe)?;
     let mut request: UpdateProviderRequest =
-        crate::body::from_value(entry, "").map_err(describe)?;
+        crate::decode::json::from_value(entry, "").map_err(describe)?;
     request.keys.get_or_insert_with(Vec::new);
     let mut state = provider::desired_state(name, request, None).map_err(describe)?;
     state.config_hash = Some(provider_hash);

@@ -9,7 +9,7 @@
 //!
 //! - `null` for a declared field means the field is absent (every optional field);
 //! - at a `Secret`, a bare string becomes `{"value": …}` (its references are read later, by
-//!   [`crate::secrets::kind`]); a number, boolean or array is a 400 naming the field;
+//!   [`crate::domain::secrets::kind`]); a number, boolean or array is a 400 naming the field;
 //! - at a `StringSecret`, a secret object becomes the string it stands for (`env.NAME`, or the
 //!   literal);
 //! - at a `Backoff`, a Go duration string becomes milliseconds.
@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::domain::error::Error;
 use crate::types::EnvVar;
 
 /// The component schemas of `openapi.json`.
@@ -28,7 +28,7 @@ fn schemas() -> &'static Map<String, Value> {
     static SCHEMAS: OnceLock<Map<String, Value>> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
         let spec: Value =
-            serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
+            serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json is JSON");
         spec["components"]["schemas"]
             .as_object()
             .cloned()
@@ -179,8 +179,8 @@ fn string_secret(value: &mut Value, path: &str) -> Result<(), Error> {
     }
     secret(value, path)?;
     let object = std::mem::take(value);
-    let field: EnvVar = crate::body::from_value(object, path)?;
-    *value = Value::String(crate::secrets::as_string(&field, path)?);
+    let field: EnvVar = crate::decode::json::from_value(object, path)?;
+    *value = Value::String(crate::domain::secrets::as_string(&field, path)?);
     Ok(())
 }
 

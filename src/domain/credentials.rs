@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Error;
-use crate::secrets::{looks_redacted, redact};
+use crate::domain::error::Error;
+use crate::domain::secrets::{looks_redacted, redact};
 use crate::types::UpdateProviderRequest;
 
 /// Header names that carry a credential, lower-case.

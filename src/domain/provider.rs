@@ -11,15 +11,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::credentials;
-use crate::error::Error;
-use crate::models::{self, View};
-use crate::secrets::{self, PROXY_MASK};
+use crate::domain::credentials;
+use crate::domain::error::Error;
+use crate::domain::key_models::{self, View};
+use crate::domain::secrets::{self, PROXY_MASK};
+use crate::domain::validate;
 use crate::types::{
     CustomProviderConfig, EnvVar, Key, ModelProvider, NetworkConfig, ProviderResponse,
     ProviderStatus, ProxyConfig, UpdateProviderRequest,
 };
-use crate::validate;
 
 /// A provider as stored: the normalized whole state, literal secrets in clear, environment
 /// references as references (resolved when read, so a variable that disappears shows).
@@ -333,8 +333,8 @@ pub fn merge_key(
         ));
     }
     validate::key_configs(&key, base, &param)?;
-    key.models = models::read(key.models, stored, view, &param("models"))?;
-    models::check_list(
+    key.models = key_models::read(key.models, stored, view, &param("models"))?;
+    key_models::check_list(
         &key.blacklisted_models,
         &param("blacklisted_models"),
         "blacklist",
@@ -463,8 +463,8 @@ pub fn present_key(key: &Key, view: View, usable: &mut bool) -> Key {
         *field = secrets::present(field, secret);
     });
     key.config_hash = key.config_hash.as_deref().map(secrets::shown_hash);
-    key.models = models::render(&key.models, view);
-    models::show_aliases(&mut key, view);
+    key.models = key_models::render(&key.models, view);
+    key_models::show_aliases(&mut key, view);
     key
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use progenitor_client::ClientInfo;
 use serde_json::Value;
 
-use crate::Client;
+use bifrost_providers_client::Client;
 
 /// A server under test.
 pub struct Target {

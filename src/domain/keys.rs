@@ -5,12 +5,12 @@
 //! key write and a provider write never interleave. The same rules apply as inside a body
 //! (ids, secrets and their round trip, validation); `models` reads as v1.5 means it.
 
-use crate::error::Error;
-use crate::models::View;
-use crate::provider::{self, StoredProvider};
-use crate::secrets;
+use crate::domain::error::Error;
+use crate::domain::key_models::View;
+use crate::domain::provider::{self, StoredProvider};
+use crate::domain::secrets;
+use crate::domain::validate;
 use crate::types::Key;
-use crate::validate;
 
 /// The provider `name`, which a key operation needs to exist.
 fn existing<'a>(

@@ -6,10 +6,10 @@
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions, Body, Path, RequestContext};
 use http::Method;
 
-use crate::api::{KeyPath, ProviderPath, RevisionPath};
-use crate::auth::Authorized;
-use crate::error::{ApiError, Error};
-use crate::server::Context;
+use crate::domain::error::{ApiError, Error};
+use crate::http::api::{KeyPath, ProviderPath, RevisionPath};
+use crate::http::auth::Authorized;
+use crate::http::handlers::Context;
 
 /// Each path of the API and the methods it serves.
 const SERVED: &[(&str, &[Method])] = &[

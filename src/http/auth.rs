@@ -14,7 +14,7 @@ use dropshot::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{ApiError, Error};
+use crate::domain::error::{ApiError, Error};
 
 /// The shortest admin token accepted: 16 characters (`openssl rand -hex 32` gives 64).
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -81,7 +81,7 @@ impl SharedExtractor for Authorized {
         // dropshot's extractors are generic over every context; this one serves only contexts
         // that know a token, and refuses (fails closed) anywhere else.
         let context: &dyn std::any::Any = rqctx.context();
-        let token = match context.downcast_ref::<crate::server::Context>() {
+        let token = match context.downcast_ref::<crate::http::handlers::Context>() {
             Some(context) => context.admin_token.as_ref(),
             None => return Err(refused()),
         };

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::provider::{self, StoredProvider};
+use crate::domain::provider::{self, StoredProvider};
 
 /// Beyond this many entries the cache starts over (names of deleted providers that were read
 /// but never listed again would otherwise stay).

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use crate::domain::error::Error;
 
 /// How much of an oversized body is read and thrown away, so that the client sees the 413
 /// rather than a reset connection; past this the connection is simply closed.
@@ -120,7 +120,7 @@ async fn read_limited(
 /// The error travels through dropshot as an `HttpError` and comes back to [`ApiError`] by its
 /// `From<HttpError>`; the code, message and param survive the trip in the error's fields.
 fn to_http(error: Error) -> HttpError {
-    crate::error::ApiError::from(error).into_http_error()
+    crate::domain::error::ApiError::from(error).into_http_error()
 }
 
 /// Decodes a JSON body into `T`, naming the field at fault on failure. The body is first
@@ -135,7 +135,7 @@ pub fn decode<T: DeserializeOwned + JsonSchema>(bytes: &[u8]) -> Result<T, Error
             ),
         )
     })?;
-    crate::wire::normalize(&mut value, &T::schema_name())?;
+    crate::decode::generations::normalize(&mut value, &T::schema_name())?;
     from_value(value, "")
 }
 

@@ -10,25 +10,25 @@ use dropshot::{
 
 use std::time::Duration;
 
-use crate::api::{
+use crate::decode::json::JsonBody;
+use crate::domain::error::{ApiError, Error};
+use crate::domain::history::{Source, WriteMeta};
+use crate::domain::key_models::View;
+use crate::domain::keys;
+use crate::domain::precondition::{DeleteConditions, EtagHeader, WriteConditions};
+use crate::domain::provider::{self, StoredProvider};
+use crate::domain::validate;
+use crate::http::api::{
     ChangesQuery, HistoryQuery, KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi,
     RevisionHeader, RevisionPath, providers_api_mod,
 };
-use crate::auth::{AdminToken, Authorized};
-use crate::body::JsonBody;
-use crate::error::{ApiError, Error};
-use crate::history::{Source, WriteMeta};
-use crate::keys;
-use crate::models::View;
-use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
-use crate::provider::{self, StoredProvider};
+use crate::http::auth::{AdminToken, Authorized};
 use crate::store::{Change, Feed, Store, Written};
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
     UpdateProviderRequest,
 };
-use crate::validate;
 
 /// The default request body limit: 4 MiB (dropshot's own default is 1024 bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
@@ -102,7 +102,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
 pub fn api() -> ApiDescription<Context> {
     let mut api =
         providers_api_mod::api_description::<Server>().expect("the API description is valid");
-    crate::not_allowed::register(&mut api);
+    crate::http::method_not_allowed::register(&mut api);
     api
 }
 
@@ -423,7 +423,7 @@ async fn write_from(
     let target = name.clone();
     let meta = WriteMeta {
         source,
-        actor: crate::history::actor(
+        actor: crate::domain::history::actor(
             rqctx.request.headers(),
             rqctx.context().admin_token.is_some(),
         ),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::target::{Answer, Target};
 use super::{Check, Profile};
-use crate::types::{EnvVar, Key};
+use bifrost_providers_client::types::{EnvVar, Key};
 
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::provider::StoredProvider;
+use crate::domain::provider::StoredProvider;
 use crate::types::{ProviderChange, Revision as RevisionBody, RevisionAction, RevisionSource};
 
 /// Where a write came from.

@@ -17,7 +17,7 @@
 
 use std::sync::OnceLock;
 
-use crate::error::Error;
+use crate::domain::error::Error;
 use crate::types::{EnvVar, Key, SecretType};
 
 /// Variables a reference may never name, whatever the allow-list says: the server's own
@@ -541,7 +541,7 @@ mod tests {
     #[test]
     fn the_fields_visited_are_the_specs() {
         let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../openapi.json")).unwrap();
+            serde_json::from_str(include_str!("../../openapi.json")).unwrap();
         let schemas = &spec["components"]["schemas"];
         let target = |p: &serde_json::Value| {
             p["allOf"][0]["$ref"]

@@ -8,8 +8,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
-use crate::provider::StoredProvider;
+use crate::domain::error::Error;
+use crate::domain::provider::StoredProvider;
 
 /// The preconditions of a PUT.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -7,10 +7,10 @@ use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, Query, Request
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::auth::Authorized;
-use crate::body::JsonBody;
-use crate::error::ApiError;
-use crate::precondition::{DeleteConditions, EtagHeader, WriteConditions};
+use crate::decode::json::JsonBody;
+use crate::domain::error::ApiError;
+use crate::domain::precondition::{DeleteConditions, EtagHeader, WriteConditions};
+use crate::http::auth::Authorized;
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
