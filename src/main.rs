@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bifrost_providers::domain::config_file;
-use bifrost_providers::http::auth::AdminToken;
-use bifrost_providers::http::{api, handlers};
+use bifrost_providers::http::admin_token::AdminToken;
+use bifrost_providers::http::{api, startup};
 use bifrost_providers::store::{Codec, Sealer};
 use bifrost_providers::telemetry::logging;
 use bifrost_providers::{front, store};
@@ -119,7 +119,7 @@ struct Serve {
           value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_grace: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
-    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = handlers::DEFAULT_MAX_BODY_BYTES,
+    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = startup::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
     max_body_bytes: usize,
     /// A Bifrost config.json whose `providers` section is loaded at start: new providers are
@@ -276,7 +276,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         }
     }
     let stopping = tokio::sync::watch::Sender::new(false);
-    let mut settings = handlers::Settings {
+    let mut settings = startup::Settings {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
@@ -307,7 +307,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     } else {
         None
     };
-    let server = handlers::start(settings, logging::dropshot_logger())?;
+    let server = startup::start(settings, logging::dropshot_logger())?;
     let (local_addr, front) = match fronted {
         Some((public, tls, token, store)) => {
             let addr = public.local_addr().map_err(|e| e.to_string())?;

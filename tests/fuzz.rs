@@ -15,9 +15,10 @@
 mod common;
 
 use bifrost_providers::decode::json::decode;
-use bifrost_providers::domain::error::{ApiError, Error};
+use bifrost_providers::domain::error::Error;
 use bifrost_providers::domain::provider::{StoredProvider, desired_state, present};
 use bifrost_providers::domain::validate;
+use bifrost_providers::http::error::ApiError;
 use bifrost_providers::types::UpdateProviderRequest;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -120,7 +120,7 @@ async fn read_limited(
 /// The error travels through dropshot as an `HttpError` and comes back to [`ApiError`] by its
 /// `From<HttpError>`; the code, message and param survive the trip in the error's fields.
 fn to_http(error: Error) -> HttpError {
-    crate::domain::error::ApiError::from(error).into_http_error()
+    crate::http::error::ApiError::from(error).into_http_error()
 }
 
 /// Decodes a JSON body into `T`, naming the field at fault on failure. The body is first

@@ -44,9 +44,9 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::domain::error::ApiError;
 use crate::front::response_cache::Presented;
-use crate::http::auth::AdminToken;
+use crate::http::admin_token::AdminToken;
+use crate::http::error::ApiError;
 use crate::store::Store;
 use forward::Upstream;
 use watch::{Activity, Tracked, Watched};

@@ -20,8 +20,8 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::{Body, Front, forward::full};
-use crate::domain::error::ApiError;
 use crate::domain::validate;
+use crate::http::error::ApiError;
 
 /// A read the front answers itself.
 pub enum Read<'a> {

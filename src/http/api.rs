@@ -8,9 +8,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::decode::json::JsonBody;
-use crate::domain::error::ApiError;
 use crate::domain::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::http::auth::Authorized;
+use crate::http::error::ApiError;
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,

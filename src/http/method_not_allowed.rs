@@ -1,42 +1,20 @@
 //! Wrong methods on the API's paths: 405 with the contract's error body and the `Allow` header
-//! (RFC 9110), from hidden endpoints, since dropshot's router would answer in its own shape.
+//! (RFC 9110), from hidden endpoints, since dropshot's router would answer in its own shape. The
+//! paths and the methods each serves are read from the API description itself, so a new endpoint
+//! needs no edit here.
 //!
 //! On `/api/*` paths the admin token is checked first, as on the API's own endpoints.
 
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions, Body, Path, RequestContext};
 use http::Method;
 
-use crate::domain::error::{ApiError, Error};
+use crate::domain::error::Error;
 use crate::http::api::{KeyPath, ProviderPath, RevisionPath};
 use crate::http::auth::Authorized;
-use crate::http::handlers::Context;
+use crate::http::context::Context;
+use crate::http::error::ApiError;
 
-/// Each path of the API and the methods it serves.
-const SERVED: &[(&str, &[Method])] = &[
-    ("/api/providers", &[Method::GET, Method::POST]),
-    (
-        "/api/providers/{provider}",
-        &[Method::GET, Method::PUT, Method::DELETE],
-    ),
-    (
-        "/api/providers/{provider}/keys",
-        &[Method::GET, Method::POST],
-    ),
-    (
-        "/api/providers/{provider}/keys/{key_id}",
-        &[Method::GET, Method::PUT, Method::DELETE],
-    ),
-    ("/api/providers/{provider}/history", &[Method::GET]),
-    (
-        "/api/providers/{provider}/history/{revision}",
-        &[Method::GET],
-    ),
-    ("/api/providers/{provider}/rollback", &[Method::POST]),
-    ("/api/changes", &[Method::GET]),
-    ("/health", &[Method::GET]),
-];
-
-/// The methods dropshot routes that a client may try.
+/// The methods dropshot routes that a client may try, in the order `Allow` lists them.
 const ALL: [Method; 7] = [
     Method::GET,
     Method::POST,
@@ -47,32 +25,64 @@ const ALL: [Method; 7] = [
     Method::OPTIONS,
 ];
 
-/// Registers a hidden endpoint for every method each path does not serve.
+/// Each path of the API and the methods it serves, as the API description documents them.
+fn served(api: &ApiDescription<Context>) -> Vec<(String, Vec<Method>)> {
+    let document = api
+        .openapi("served", semver::Version::new(0, 0, 0))
+        .json()
+        .expect("the OpenAPI document serializes");
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    paths
+        .into_iter()
+        .map(|(path, operations)| {
+            let methods = ALL
+                .iter()
+                .filter(|m| operations.get(m.as_str().to_lowercase()).is_some())
+                .cloned()
+                .collect();
+            (path, methods)
+        })
+        .collect()
+}
+
+/// Registers a hidden endpoint for every method each path of `api` does not serve; each answers
+/// 405 with the path's `Allow`.
 pub fn register(api: &mut ApiDescription<Context>) {
-    for (path, methods) in SERVED {
+    for (path, methods) in served(api) {
+        let allow = methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         for method in ALL.iter().filter(|m| !methods.contains(m)) {
-            macro_rules! new {
-                ($handler:expr) => {
+            macro_rules! hidden {
+                ($($extractor:ty),*) => {{
+                    let allow = allow.clone();
                     ApiEndpoint::new(
                         "method_not_allowed".to_string(),
-                        $handler,
+                        move |rqctx: RequestContext<Context>, $(_: $extractor),*| {
+                            let answer = refuse(&rqctx, &allow);
+                            async move { answer }
+                        },
                         method.clone(),
                         "application/json",
-                        path,
+                        &path,
                         ApiEndpointVersions::All,
                     )
-                };
+                }};
             }
+            // The same extractors as the path's own endpoints: the token is checked first, and
+            // the path parameters are those of the path.
             let endpoint = if path.contains("{key_id}") {
-                new!(with_key)
+                hidden!(Authorized, Path<KeyPath>)
             } else if path.contains("{revision}") {
-                new!(with_revision)
+                hidden!(Authorized, Path<RevisionPath>)
             } else if path.contains("{provider}") {
-                new!(with_provider)
+                hidden!(Authorized, Path<ProviderPath>)
             } else if path.starts_with("/api/") {
-                new!(api_root)
+                hidden!(Authorized)
             } else {
-                new!(open)
+                hidden!()
             };
             api.register(endpoint.visible(false))
                 .expect("hidden endpoint registers");
@@ -80,65 +90,8 @@ pub fn register(api: &mut ApiDescription<Context>) {
     }
 }
 
-/// The methods the path of a request serves, as `Allow` lists them.
-fn allowed(path: &str) -> String {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let template = match segments.as_slice() {
-        ["", "api", "providers"] => "/api/providers",
-        ["", "api", "changes"] => "/api/changes",
-        ["", "api", "providers", _] => "/api/providers/{provider}",
-        ["", "api", "providers", _, "keys"] => "/api/providers/{provider}/keys",
-        ["", "api", "providers", _, "keys", _] => "/api/providers/{provider}/keys/{key_id}",
-        ["", "api", "providers", _, "history"] => "/api/providers/{provider}/history",
-        ["", "api", "providers", _, "history", _] => "/api/providers/{provider}/history/{revision}",
-        ["", "api", "providers", _, "rollback"] => "/api/providers/{provider}/rollback",
-        _ => "/health",
-    };
-    SERVED
-        .iter()
-        .find(|(p, _)| *p == template)
-        .map(|(_, methods)| {
-            methods
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-type Answer = Result<http::Response<Body>, ApiError>;
-
-/// A wrong method on `/health`: open, like `/health` itself.
-async fn open(rqctx: RequestContext<Context>) -> Answer {
+/// The 405 of a wrong method, with the methods its path serves.
+fn refuse(rqctx: &RequestContext<Context>, allow: &str) -> Result<http::Response<Body>, ApiError> {
     let error = ApiError::from(Error::MethodNotAllowed(rqctx.request.method().to_string()));
-    Ok(error.into_response(&[(http::header::ALLOW, allowed(rqctx.request.uri().path()))]))
-}
-
-async fn api_root(rqctx: RequestContext<Context>, _auth: Authorized) -> Answer {
-    open(rqctx).await
-}
-
-async fn with_provider(
-    rqctx: RequestContext<Context>,
-    _auth: Authorized,
-    _path: Path<ProviderPath>,
-) -> Answer {
-    open(rqctx).await
-}
-
-async fn with_revision(
-    rqctx: RequestContext<Context>,
-    _auth: Authorized,
-    _path: Path<RevisionPath>,
-) -> Answer {
-    open(rqctx).await
-}
-
-async fn with_key(
-    rqctx: RequestContext<Context>,
-    _auth: Authorized,
-    _path: Path<KeyPath>,
-) -> Answer {
-    open(rqctx).await
+    Ok(error.into_response(&[(http::header::ALLOW, allow.to_string())]))
 }

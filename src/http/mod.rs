@@ -1,6 +1,11 @@
-//! The HTTP layer: the API trait, its handlers, the admin-token extractor and startup.
+//! The HTTP layer: the API trait and its handlers, the admin-token extractor, the JSON body
+//! extractor, the mapping of errors to HTTP responses and the server's startup.
 
+pub mod admin_token;
 pub mod api;
 pub mod auth;
+pub mod context;
+pub mod error;
 pub mod handlers;
 pub mod method_not_allowed;
+pub mod startup;
