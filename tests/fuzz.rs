@@ -14,7 +14,7 @@
 
 mod common;
 
-use bifrost_providers::decode::json::decode;
+use bifrost_providers::decode::decode;
 use bifrost_providers::domain::error::Error;
 use bifrost_providers::domain::provider::{StoredProvider, desired_state, present};
 use bifrost_providers::domain::validate;

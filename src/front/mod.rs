@@ -283,7 +283,7 @@ async fn handle(
     // A client waiting for `100 Continue` before sending more than the limit hears 413 before
     // it sends a byte of it (hyper says `100 Continue` only when the body is read).
     if let Some(refused) =
-        crate::decode::json::refused_unread(request.headers(), front.max_body_bytes)
+        crate::http::json_body::refused_unread(request.headers(), front.max_body_bytes)
     {
         return error_response(ApiError::from(refused));
     }

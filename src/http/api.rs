@@ -7,10 +7,10 @@ use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, Query, Request
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::decode::json::JsonBody;
 use crate::domain::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::http::auth::Authorized;
 use crate::http::error::ApiError;
+use crate::http::json_body::JsonBody;
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,

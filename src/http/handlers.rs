@@ -7,7 +7,6 @@ use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, Query, Request
 
 use std::time::Duration;
 
-use crate::decode::json::JsonBody;
 use crate::domain::error::Error;
 use crate::domain::history::{Source, WriteMeta};
 use crate::domain::key_models::View;
@@ -22,6 +21,7 @@ use crate::http::api::{
 use crate::http::auth::Authorized;
 use crate::http::context::Context;
 use crate::http::error::ApiError;
+use crate::http::json_body::JsonBody;
 use crate::store::{Change, Feed, Written};
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,

@@ -7,5 +7,6 @@ pub mod auth;
 pub mod context;
 pub mod error;
 pub mod handlers;
+pub mod json_body;
 pub mod method_not_allowed;
 pub mod startup;
