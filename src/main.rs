@@ -35,36 +35,7 @@ enum Command {
     /// (`bfc-<run id>-<n>`, custom providers), deletes them at the end and on Ctrl-C, and never
     /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
     /// run could not start.
-    Conformance(Conformance),
-}
-
-#[derive(clap::Args)]
-struct Conformance {
-    /// The server's base URL (http:// or https://).
-    #[arg(long)]
-    url: String,
-    /// The admin token to send as `Authorization: Bearer TOKEN`.
-    #[arg(long, env = "BIFROST_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Also trust this PEM CA certificate (a server whose certificate a private CA signed).
-    #[arg(long)]
-    ca_cert: Option<std::path::PathBuf>,
-    /// Write the results as JUnit XML to this file.
-    #[arg(long)]
-    junit: Option<std::path::PathBuf>,
-    /// What the server claims: this contract, or a Bifrost generation (g1: v1.4, keys in the
-    /// provider body; g2: v1.5+, keys under /keys), whose known deviations are reported as such.
-    #[arg(long, value_enum, default_value = "contract")]
-    profile: conformance::Profile,
-    /// Run only these checks or groups (comma-separated, e.g. `keys,etag.if_match`).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
-    /// Leave out these checks or groups (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    skip: Vec<String>,
-    /// List the checks and exit.
-    #[arg(long)]
-    list: bool,
+    Conformance(conformance::command::Args),
 }
 
 #[derive(clap::Args)]
@@ -178,7 +149,7 @@ async fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::SUCCESS
         }
-        Command::Conformance(args) => conformance_run(args).await,
+        Command::Conformance(args) => conformance::command::main(args).await,
         Command::Serve(args) => {
             let log = logging::init(args.log_format);
             let result = serve(*args).await;
@@ -363,71 +334,6 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Runs the conformance checks against a server and reports; removes what it created, also on
-/// Ctrl-C.
-async fn conformance_run(args: Conformance) -> std::process::ExitCode {
-    if args.list {
-        for check in conformance::checks() {
-            println!("{:45} {}", check.name, check.about);
-        }
-        return std::process::ExitCode::SUCCESS;
-    }
-    let mut builder = bifrost_providers::Client::builder(&args.url).retries(0);
-    if let Some(token) = &args.token {
-        builder = builder.admin_token(token);
-    }
-    if let Some(path) = &args.ca_cert {
-        match std::fs::read(path) {
-            Ok(pem) => builder = builder.root_certificate_pem(&pem),
-            Err(e) => {
-                eprintln!("bifrost-providers: cannot read {}: {e}", path.display());
-                return std::process::ExitCode::from(2);
-            }
-        }
-    }
-    let client = match builder.build() {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("bifrost-providers: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let target = conformance::Target::new(client);
-    let options = conformance::Options {
-        profile: args.profile,
-        only: args.only,
-        skip: args.skip,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let report = tokio::select! {
-        report = conformance::run(&target, &options) => report,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("\ninterrupted: removing the providers this run created");
-            target.clean_up().await;
-            return std::process::ExitCode::from(130);
-        }
-    };
-    print!("{}", report.text());
-    if let Some(path) = &args.junit {
-        let xml = match report.junit("bifrost-providers conformance") {
-            Ok(xml) => xml,
-            Err(e) => {
-                eprintln!("bifrost-providers: cannot write JUnit XML: {e}");
-                return std::process::ExitCode::from(2);
-            }
-        };
-        if let Err(e) = std::fs::write(path, xml) {
-            eprintln!("bifrost-providers: cannot write {}: {e}", path.display());
-            return std::process::ExitCode::from(2);
-        }
-    }
-    if report.failures().next().is_some() {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

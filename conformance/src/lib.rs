@@ -1,6 +1,6 @@
 //! The contract's black-box checks, against any server that claims to speak the provider API:
 //! this one, a Bifrost, or another implementation. `bifrost-providers conformance --url URL`
-//! runs them from the command line; the integration tests run the same checks against the local
+//! (or this crate's `bifrost-providers-conformance` binary) runs them from the command line; the integration tests run the same checks against the local
 //! server on every store.
 //!
 //! Safe against a live deployment: every check works on providers whose names this run makes
@@ -12,6 +12,7 @@
 //! and a known deviation that passes is reported as an unexpected pass.
 
 mod checks;
+pub mod command;
 mod report;
 mod target;
 
