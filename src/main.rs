@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bifrost_providers::domain::config_file;
+use bifrost_providers::decode::config_file;
 use bifrost_providers::http::admin_token::AdminToken;
 use bifrost_providers::http::{api, startup};
 use bifrost_providers::store::{Codec, Sealer};
@@ -239,7 +239,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         bifrost_providers::domain::secrets::set_hash_key(store.hash_key());
     }
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
-        let outcomes = config_file::apply(store.as_ref(), providers)
+        let outcomes = store::seed::apply(store.as_ref(), providers)
             .await
             .map_err(|e| format!("cannot load config file {}: {e}", path.display()))?;
         for (provider, outcome) in outcomes {

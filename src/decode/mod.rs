@@ -4,6 +4,7 @@
 //! it; [`json`] decodes that form into a model and words its errors. [`decode`] is the two in
 //! order, for a whole request body.
 
+pub mod config_file;
 pub mod generations;
 pub mod json;
 

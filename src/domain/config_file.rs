@@ -1,4 +1,6 @@
-//! A Bifrost `config.json` loaded at start: its `providers` section seeds and updates the store.
+//! What a Bifrost `config.json` loaded at start means: its `providers` section seeds and updates
+//! the store. Reading the file is `decode::config_file`, writing its outcome `store::seed`; here
+//! are the rules between them, as pure functions.
 //!
 //! Each provider entry is read as any Bifrost generation writes it (names in any case, secrets as
 //! plain strings or objects, `env.NAME` references, backoffs as milliseconds or duration
@@ -22,22 +24,18 @@
 //! written, so a bad file refuses to start and leaves the store as it was. A reference to a
 //! variable that is unset here is stored as such and only marks its provider `error`.
 
-use std::path::Path;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::domain::error::Error;
-use crate::domain::provider::{self, StoredProvider};
-use crate::store::{Change, Store};
-use crate::types::{Key, UpdateProviderRequest};
+use crate::domain::provider::StoredProvider;
+use crate::types::Key;
 
 /// One provider entry of the file, checked and ready to store.
 pub struct FileProvider {
     pub name: String,
     /// Its stored state, `config_hash` set to the entry's provider hash and each key's to its
     /// own entry's hash.
-    state: StoredProvider,
+    pub state: StoredProvider,
 }
 
 /// What loading did to one provider.
@@ -48,85 +46,17 @@ pub enum Outcome {
     Updated,
 }
 
-/// Reads and checks every provider of the file at `path`. An error names the file, and where it
-/// concerns a provider, the provider and the field; it never quotes a value from the file.
-pub fn read(path: &Path) -> Result<Vec<FileProvider>, String> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config file {shown}: {e}"))?;
-    let root: Value = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "config file {shown} is not valid JSON: {}",
-            crate::decode::json::without_strings(&e.to_string())
-        )
-    })?;
-    let Value::Object(mut root) = root else {
-        return Err(format!(
-            "config file {shown}: the top level must be an object"
-        ));
+/// What the file's entry does to the stored provider: `None` keeps it as it is.
+pub fn applied(current: Option<&StoredProvider>, file: StoredProvider) -> Option<StoredProvider> {
+    let Some(current) = current else {
+        return Some(file);
     };
-    let providers = match root.remove("providers") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Object(providers)) => providers,
-        Some(_) => {
-            return Err(format!(
-                "config file {shown}: \"providers\" must be an object of provider name to configuration"
-            ));
-        }
-    };
-    let mut seen = std::collections::HashSet::new();
-    providers
-        .into_iter()
-        .map(|(name, entry)| {
-            let name = name.to_lowercase();
-            if !seen.insert(name.clone()) {
-                return Err(format!(
-                    "config file {shown}: provider {name:?} is given twice (names are read in lower case)"
-                ));
-            }
-            entry_state(&name, entry)
-                .map_err(|e| format!("config file {shown}: provider {name:?}: {e}"))
-        })
-        .collect()
-}
-
-/// Applies the file's providers to the store, one atomic decision per provider, so that
-/// replicas starting together agree. Returns each provider's outcome.
-pub async fn apply(
-    store: &dyn Store,
-    providers: Vec<FileProvider>,
-) -> Result<Vec<(String, Outcome)>, Error> {
-    let mut outcomes = Vec::with_capacity(providers.len());
-    for FileProvider { name, state } in providers {
-        let written = store
-            .modify(
-                &name,
-                Box::new(move |current| {
-                    let Some(current) = current else {
-                        return Ok(Change::Put(Box::new(state)));
-                    };
-                    let next = reconcile(current, state);
-                    if next.config == current.config && next.config_hash == current.config_hash {
-                        Ok(Change::Keep)
-                    } else {
-                        Ok(Change::Put(Box::new(next)))
-                    }
-                }),
-                crate::domain::history::WriteMeta::config_file(),
-            )
-            .await?;
-        let outcome = match (&written.before, &written.after) {
-            (None, _) => Outcome::Created,
-            (Some(b), Some(a)) if b.etag == a.etag => Outcome::Kept,
-            _ => Outcome::Updated,
-        };
-        outcomes.push((name, outcome));
-    }
-    Ok(outcomes)
+    let next = reconcile(current, file);
+    (next.config != current.config || next.config_hash != current.config_hash).then_some(next)
 }
 
 /// The stored provider after the file's entry is applied to it (module docs).
-fn reconcile(current: &StoredProvider, file: StoredProvider) -> StoredProvider {
+pub fn reconcile(current: &StoredProvider, file: StoredProvider) -> StoredProvider {
     let mut next = if current.config_hash == file.config_hash {
         current.clone()
     } else {
@@ -156,47 +86,6 @@ fn reconcile(current: &StoredProvider, file: StoredProvider) -> StoredProvider {
     }
     next.config.keys = Some(keys);
     next
-}
-
-/// One entry as a stored state, with its hashes.
-fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
-    crate::domain::validate::provider_name(name, "providers").map_err(describe)?;
-    let key_hashes: Vec<String> = match entry.get("keys") {
-        Some(Value::Array(keys)) => keys.iter().map(hash).collect(),
-        _ => Vec::new(),
-    };
-    let provider_hash = match &entry {
-        Value::Object(fields) => {
-            let mut settings = fields.clone();
-            settings.remove("keys");
-            hash(&Value::Object(settings))
-        }
-        other => hash(other),
-    };
-    crate::decode::generations::normalize(&mut entry, "UpdateProviderRequest").map_err(describe)?;
-    let mut request: UpdateProviderRequest =
-        crate::decode::json::from_value(entry, "").map_err(describe)?;
-    request.keys.get_or_insert_with(Vec::new);
-    let mut state = provider::desired_state(name, request, None).map_err(describe)?;
-    state.config_hash = Some(provider_hash);
-    for (key, hash) in state.config.keys.iter_mut().flatten().zip(key_hashes) {
-        key.config_hash = Some(hash);
-    }
-    Ok(FileProvider {
-        name: name.to_string(),
-        state,
-    })
-}
-
-fn describe(error: Error) -> String {
-    match error {
-        Error::Invalid {
-            message,
-            param: Some(param),
-            ..
-        } => format!("field {param}: {message}"),
-        other => other.to_string(),
-    }
 }
 
 /// The SHA-256 (lowercase hex) of a JSON value's canonical form.

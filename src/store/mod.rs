@@ -8,6 +8,7 @@
 mod local;
 mod postgres;
 mod sealing;
+pub mod seed;
 mod sqlite;
 mod tls;
 
