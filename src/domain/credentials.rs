@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::domain::error::Error;
+use crate::domain::secret_places::{self, Mark, Marked};
 use crate::domain::secrets::{looks_redacted, redact};
 use crate::types::UpdateProviderRequest;
 
@@ -135,29 +136,38 @@ fn mismatch(param: &str) -> Error {
 }
 
 /// Calls `visit` on every place of a configuration outside the secret fields that may hold a
-/// credential (each extra header, the base URL, the proxy URL), with its path and whether it
-/// holds one now.
+/// credential (each header of a `credential-headers` place, each `user-info` URL: the places
+/// `openapi.json` marks so), with its path and whether it holds one now.
 pub fn for_each(
     config: &mut UpdateProviderRequest,
     mut visit: impl FnMut(&str, bool, &mut String) -> Result<(), String>,
 ) -> Result<(), String> {
-    if let Some(network) = config.network_config.as_mut() {
-        for (name, value) in network.extra_headers.iter_mut() {
-            let credential = is_credential_header(name) && !value.is_empty();
-            visit(
-                &format!("network_config.extra_headers.{name}"),
-                credential,
-                value,
-            )?;
+    let mut failure = Ok(());
+    let mut each = |field: &'static str, mark: Mark, marked: Marked<'_>| {
+        if failure.is_err() {
+            return;
         }
-        let credential = has_user_info(&network.base_url);
-        visit("network_config.base_url", credential, &mut network.base_url)?;
+        failure = match (mark, marked) {
+            (Mark::CredentialHeaders, Marked::Headers(headers)) => {
+                headers.iter_mut().try_for_each(|(name, value)| {
+                    let credential = is_credential_header(name) && !value.is_empty();
+                    visit(&format!("{field}.{name}"), credential, value)
+                })
+            }
+            (Mark::UserInfo, Marked::Text(url)) => {
+                let credential = has_user_info(url);
+                visit(field, credential, url)
+            }
+            _ => Ok(()),
+        };
+    };
+    if let Some(network) = config.network_config.as_mut() {
+        secret_places::for_each_network_config_mark(network, &mut each);
     }
     if let Some(proxy) = config.proxy_config.as_mut() {
-        let credential = has_user_info(&proxy.url);
-        visit("proxy_config.url", credential, &mut proxy.url)?;
+        secret_places::for_each_proxy_config_mark(proxy, &mut each);
     }
-    Ok(())
+    failure
 }
 
 #[cfg(test)]

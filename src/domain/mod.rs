@@ -9,5 +9,6 @@ pub mod key_models;
 pub mod keys;
 pub mod precondition;
 pub mod provider;
+pub mod secret_places;
 pub mod secrets;
 pub mod validate;

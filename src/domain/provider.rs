@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::domain::credentials;
 use crate::domain::error::Error;
 use crate::domain::key_models::{self, View};
+use crate::domain::secret_places::{self, Mark, Marked};
 use crate::domain::secrets::{self, PROXY_MASK};
 use crate::domain::validate;
 use crate::types::{
@@ -359,14 +360,14 @@ fn merge_secrets(
         .map(|k| {
             let mut k = k.clone();
             let mut fields = BTreeMap::new();
-            secrets::for_each_field(&mut k, |path, _, field| {
+            secret_places::for_each_key_field(&mut k, |path, _, field| {
                 fields.insert(path, field.clone());
             });
             fields
         })
         .unwrap_or_default();
     let mut failure = None;
-    secrets::for_each_field(key, |path, secret, field| {
+    secret_places::for_each_key_field(key, |path, secret, field| {
         if failure.is_none()
             && let Err(e) = merge_field(field, secret, stored_fields.get(path), &param(path))
         {
@@ -458,7 +459,7 @@ fn shown_string_secret(value: &str) -> String {
 /// One stored key as a response shows it, in the view of the generation that reads it.
 pub fn present_key(key: &Key, view: View, usable: &mut bool) -> Key {
     let mut key = key.clone();
-    secrets::for_each_field(&mut key, |_, secret, field| {
+    secret_places::for_each_key_field(&mut key, |_, secret, field| {
         *usable &= secrets::resolve(field).is_some();
         *field = secrets::present(field, secret);
     });
@@ -466,6 +467,20 @@ pub fn present_key(key: &Key, view: View, usable: &mut bool) -> Key {
     key.models = key_models::render(&key.models, view);
     key_models::show_aliases(&mut key, view);
     key
+}
+
+/// What a response shows of a place the spec marks `x-bifrost-secret`, in place.
+fn show(_: &'static str, mark: Mark, marked: Marked<'_>) {
+    match (mark, marked) {
+        (Mark::Value, Marked::Text(value)) => *value = shown_string_secret(value),
+        (Mark::UserInfo, Marked::Text(url)) => *url = credentials::shown_url(url),
+        (_, Marked::Headers(headers)) => {
+            for (name, value) in headers.iter_mut() {
+                *value = credentials::shown_header(name, value);
+            }
+        }
+        (Mark::CredentialHeaders, Marked::Text(_)) => {}
+    }
 }
 
 /// What a response shows of a stored provider: effective values, secrets redacted, and `error`
@@ -487,18 +502,12 @@ pub fn present(stored: &StoredProvider) -> ProviderResponse {
         ]
         .into_iter()
         .any(|v| secrets::unresolved_string(v));
-        proxy.password = shown_string_secret(&proxy.password);
-        proxy.ca_cert_pem = shown_string_secret(&proxy.ca_cert_pem);
-        proxy.url = credentials::shown_url(&proxy.url);
+        secret_places::for_each_proxy_config_mark(&mut proxy, show);
         proxy
     });
     let mut network_config = config.network_config.clone().unwrap_or_default();
-    network_config.base_url = credentials::shown_url(&network_config.base_url);
-    for (name, value) in network_config.extra_headers.iter_mut() {
-        *value = credentials::shown_header(name, value);
-    }
     usable &= !secrets::unresolved_string(&network_config.ca_cert_pem);
-    network_config.ca_cert_pem = shown_string_secret(&network_config.ca_cert_pem);
+    secret_places::for_each_network_config_mark(&mut network_config, show);
     let status = if usable {
         ProviderStatus::Active
     } else {

@@ -18,7 +18,7 @@
 use std::sync::OnceLock;
 
 use crate::domain::error::Error;
-use crate::types::{EnvVar, Key, SecretType};
+use crate::types::{EnvVar, SecretType};
 
 /// Variables a reference may never name, whatever the allow-list says: the server's own
 /// settings, and what the system, a shell, a container runtime or a toolchain puts in a
@@ -408,104 +408,6 @@ pub fn present(field: &EnvVar, secret: bool) -> EnvVar {
     shown
 }
 
-/// Calls `visit` on every `EnvVar` of a key, with its path below the key and whether it is a
-/// secret, in a fixed order.
-pub fn for_each_field(key: &mut Key, mut visit: impl FnMut(&'static str, bool, &mut EnvVar)) {
-    let mut at = |path, secret, field: &mut Option<EnvVar>| {
-        if let Some(field) = field.as_mut() {
-            visit(path, secret, field);
-        }
-    };
-    at("value", true, &mut key.value);
-    if let Some(azure) = key.azure_key_config.as_mut() {
-        at("azure_key_config.endpoint", true, &mut azure.endpoint);
-        at(
-            "azure_key_config.api_version",
-            false,
-            &mut azure.api_version,
-        );
-        at("azure_key_config.client_id", true, &mut azure.client_id);
-        at(
-            "azure_key_config.client_secret",
-            true,
-            &mut azure.client_secret,
-        );
-        at("azure_key_config.tenant_id", true, &mut azure.tenant_id);
-    }
-    if let Some(vertex) = key.vertex_key_config.as_mut() {
-        at("vertex_key_config.project_id", true, &mut vertex.project_id);
-        at(
-            "vertex_key_config.project_number",
-            true,
-            &mut vertex.project_number,
-        );
-        at("vertex_key_config.region", true, &mut vertex.region);
-        at(
-            "vertex_key_config.auth_credentials",
-            true,
-            &mut vertex.auth_credentials,
-        );
-    }
-    if let Some(bedrock) = key.bedrock_key_config.as_mut() {
-        at(
-            "bedrock_key_config.access_key",
-            true,
-            &mut bedrock.access_key,
-        );
-        at(
-            "bedrock_key_config.secret_key",
-            true,
-            &mut bedrock.secret_key,
-        );
-        at(
-            "bedrock_key_config.session_token",
-            true,
-            &mut bedrock.session_token,
-        );
-        at("bedrock_key_config.region", true, &mut bedrock.region);
-        at("bedrock_key_config.arn", true, &mut bedrock.arn);
-        at("bedrock_key_config.role_arn", true, &mut bedrock.role_arn);
-        at(
-            "bedrock_key_config.external_id",
-            true,
-            &mut bedrock.external_id,
-        );
-        at(
-            "bedrock_key_config.session_name",
-            true,
-            &mut bedrock.session_name,
-        );
-    }
-    if let Some(vllm) = key.vllm_key_config.as_mut() {
-        at("vllm_key_config.url", true, &mut vllm.url);
-    }
-    if let Some(ollama) = key.ollama_key_config.as_mut() {
-        at("ollama_key_config.url", true, &mut ollama.url);
-    }
-    if let Some(sgl) = key.sgl_key_config.as_mut() {
-        at("sgl_key_config.url", true, &mut sgl.url);
-    }
-    if let Some(databricks) = key.databricks_key_config.as_mut() {
-        at(
-            "databricks_key_config.client_id",
-            false,
-            &mut databricks.client_id,
-        );
-        at(
-            "databricks_key_config.client_secret",
-            true,
-            &mut databricks.client_secret,
-        );
-    }
-    if let Some(copilot) = key.github_copilot_key_config.as_mut() {
-        at(
-            "github_copilot_key_config.private_key",
-            true,
-            &mut copilot.private_key,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,52 +436,6 @@ mod tests {
         for plain in ["", "sk-123", "a*b", "sk-1234567890abcdef"] {
             assert!(!looks_redacted(plain), "{plain}");
         }
-    }
-
-    /// The fields [`for_each_field`] visits, and which it treats as secrets, are those the spec
-    /// types as `Secret` and marks with `x-bifrost-secret`.
-    #[test]
-    fn the_fields_visited_are_the_specs() {
-        let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../../openapi.json")).unwrap();
-        let schemas = &spec["components"]["schemas"];
-        let target = |p: &serde_json::Value| {
-            p["allOf"][0]["$ref"]
-                .as_str()
-                .and_then(|r| r.rsplit('/').next())
-                .map(str::to_string)
-        };
-        let mut want = Vec::new();
-        let mut key = serde_json::json!({});
-        for (name, p) in schemas["Key"]["properties"].as_object().unwrap() {
-            match target(p).as_deref() {
-                Some("Secret") => {
-                    want.push((name.clone(), p["x-bifrost-secret"] == "value"));
-                    key[name] = serde_json::json!({"value": "x"});
-                }
-                Some(block) if block.ends_with("KeyConfig") => {
-                    key[name] = serde_json::json!({});
-                    for (field, fp) in schemas[block]["properties"].as_object().unwrap() {
-                        if target(fp).as_deref() == Some("Secret") {
-                            want.push((
-                                format!("{name}.{field}"),
-                                fp["x-bifrost-secret"] == "value",
-                            ));
-                            key[name][field] = serde_json::json!({"value": "x"});
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut key: Key = serde_json::from_value(key).unwrap();
-        let mut visited = Vec::new();
-        for_each_field(&mut key, |path, secret, _| {
-            visited.push((path.to_string(), secret))
-        });
-        want.sort();
-        visited.sort();
-        assert_eq!(visited, want);
     }
 
     #[test]

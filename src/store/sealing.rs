@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::credentials;
 use crate::domain::provider::StoredProvider;
-use crate::domain::secrets;
+use crate::domain::secret_places::{self, Mark, Marked};
 use crate::types::{EnvVar, UpdateProviderRequest};
 
 /// What the log says when a store's rows were rewritten at start to the current key (or to clear).
@@ -346,7 +346,7 @@ fn each_secret(
     let mut failure = Ok(());
     for key in config.keys.iter_mut().flatten() {
         let id = key.id.clone().unwrap_or_default();
-        secrets::for_each_field(key, |field, secret, value: &mut EnvVar| {
+        secret_places::for_each_key_field(key, |field, secret, value: &mut EnvVar| {
             if secret && !value.value.is_empty() && failure.is_ok() {
                 let place = Place {
                     provider,
@@ -357,30 +357,26 @@ fn each_secret(
             }
         });
     }
-    failure?;
-    let network_ca = config
-        .network_config
-        .as_mut()
-        .map(|n| ("network_config.ca_cert_pem", &mut n.ca_cert_pem));
-    let proxy = config.proxy_config.as_mut().map(|proxy| {
-        [
-            ("proxy_config.password", &mut proxy.password),
-            ("proxy_config.ca_cert_pem", &mut proxy.ca_cert_pem),
-        ]
-    });
-    {
-        for (field, value) in network_ca.into_iter().chain(proxy.into_iter().flatten()) {
-            if !value.is_empty() {
-                let place = Place {
-                    provider,
-                    key: "",
-                    field,
-                };
-                visit(&place, value)?;
-            }
+    let mut visit_block = |field: &'static str, mark: Mark, marked: Marked<'_>| {
+        if let (Mark::Value, Marked::Text(value)) = (mark, marked)
+            && !value.is_empty()
+            && failure.is_ok()
+        {
+            let place = Place {
+                provider,
+                key: "",
+                field,
+            };
+            failure = visit(&place, value);
         }
+    };
+    if let Some(network) = config.network_config.as_mut() {
+        secret_places::for_each_network_config_mark(network, &mut visit_block);
     }
-    Ok(())
+    if let Some(proxy) = config.proxy_config.as_mut() {
+        secret_places::for_each_proxy_config_mark(proxy, &mut visit_block);
+    }
+    failure
 }
 
 #[cfg(test)]
