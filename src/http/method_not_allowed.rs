@@ -62,7 +62,7 @@ pub fn register(api: &mut ApiDescription<Context>) {
                         "method_not_allowed".to_string(),
                         move |rqctx: RequestContext<Context>, $(_: $extractor),*| {
                             let answer = refuse(&rqctx, &allow);
-                            async move { answer }
+                            async move { Ok::<_, ApiError>(answer) }
                         },
                         method.clone(),
                         "application/json",
@@ -91,7 +91,7 @@ pub fn register(api: &mut ApiDescription<Context>) {
 }
 
 /// The 405 of a wrong method, with the methods its path serves.
-fn refuse(rqctx: &RequestContext<Context>, allow: &str) -> Result<http::Response<Body>, ApiError> {
+fn refuse(rqctx: &RequestContext<Context>, allow: &str) -> http::Response<Body> {
     let error = ApiError::from(Error::MethodNotAllowed(rqctx.request.method().to_string()));
-    Ok(error.into_response(&[(http::header::ALLOW, allow.to_string())]))
+    error.into_response(&[(http::header::ALLOW, allow.to_string())])
 }
