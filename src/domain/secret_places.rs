@@ -34,15 +34,8 @@ mod tests {
     /// types as `Secret` and marks with `x-bifrost-secret`.
     #[test]
     fn the_fields_visited_are_the_specs() {
-        let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+        let spec = spec();
         let schemas = &spec["components"]["schemas"];
-        let target = |p: &serde_json::Value| {
-            p["allOf"][0]["$ref"]
-                .as_str()
-                .and_then(|r| r.rsplit('/').next())
-                .map(str::to_string)
-        };
         let mut want = Vec::new();
         let mut key = serde_json::json!({});
         for (name, p) in schemas["Key"]["properties"].as_object().unwrap() {
@@ -81,8 +74,7 @@ mod tests {
     /// visitor goes (a new settings block, say) fails here until `build.rs` learns the place.
     #[test]
     fn every_marked_property_is_visited() {
-        let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+        let spec = spec();
         let schemas = &spec["components"]["schemas"];
         let mut in_spec = Vec::new();
         for (schema, body) in schemas.as_object().unwrap() {
@@ -145,17 +137,22 @@ mod tests {
         assert_eq!(visited, in_spec);
     }
 
+    fn spec() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../openapi.json")).unwrap()
+    }
+
+    /// The schema a property of the spec refers to.
+    fn target(property: &serde_json::Value) -> Option<String> {
+        property["allOf"][0]["$ref"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').next())
+            .map(str::to_string)
+    }
+
     /// A key with every `Secret` field of the spec set.
     fn every_secret_of_a_key() -> serde_json::Value {
-        let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+        let spec = spec();
         let schemas = &spec["components"]["schemas"];
-        let target = |p: &serde_json::Value| {
-            p["allOf"][0]["$ref"]
-                .as_str()
-                .and_then(|r| r.rsplit('/').next())
-                .map(str::to_string)
-        };
         let mut key = serde_json::json!({});
         for (name, p) in schemas["Key"]["properties"].as_object().unwrap() {
             match target(p).as_deref() {
