@@ -5,57 +5,20 @@
 //! Preconditions are checked inside the store's mutation, against the state the write replaces,
 //! so a check and its write are one atomic step.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::domain::error::Error;
 use crate::domain::provider::StoredProvider;
 
-/// The preconditions of a PUT.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+/// The preconditions of a write, as the request's `If-Match` and `If-None-Match` give them
+/// (each a list of entity tags, or `*`).
+#[derive(Debug, Default)]
 pub struct WriteConditions {
-    /// Apply the request only if the provider's current `ETag` is one of these entity tags
-    /// (`*`: only if it exists); otherwise 412.
-    #[serde(rename = "If-Match")]
     pub if_match: Option<String>,
-    /// `*`: create only; 412 when the provider exists. A list of entity tags: 412 when the
-    /// current `ETag` is one of them.
-    #[serde(rename = "If-None-Match")]
     pub if_none_match: Option<String>,
 }
 
-/// The precondition of a DELETE.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct DeleteConditions {
-    /// Delete only if the provider's current `ETag` is one of these entity tags (`*`: only if it
-    /// exists); otherwise 412.
-    #[serde(rename = "If-Match")]
-    pub if_match: Option<String>,
-}
-
-impl From<DeleteConditions> for WriteConditions {
-    fn from(d: DeleteConditions) -> Self {
-        WriteConditions {
-            if_match: d.if_match,
-            if_none_match: None,
-        }
-    }
-}
-
-/// The `ETag` header of a provider response.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct EtagHeader {
-    /// Strong entity tag of the provider's current state.
-    #[serde(rename = "ETag")]
-    pub etag: String,
-}
-
-impl EtagHeader {
-    pub fn of(provider: &StoredProvider) -> Self {
-        EtagHeader {
-            etag: format!("\"{}\"", provider.etag),
-        }
-    }
+/// The `ETag` header value of a provider's state: its tag, quoted (a strong entity tag).
+pub fn etag_of(provider: &StoredProvider) -> String {
+    format!("\"{}\"", provider.etag)
 }
 
 /// A fresh opaque tag for a new state.

@@ -7,8 +7,8 @@ use dropshot::{Header, HttpResponseHeaders, HttpResponseOk, Path, Query, Request
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::domain::precondition::{DeleteConditions, EtagHeader, WriteConditions};
 use crate::http::auth::Authorized;
+use crate::http::conditional_headers::{DeleteConditions, EtagHeader, PutConditions};
 use crate::http::error::ApiError;
 use crate::http::json_body::JsonBody;
 use crate::types::{
@@ -147,7 +147,7 @@ pub trait ProvidersApi {
         rqctx: RequestContext<Self::Context>,
         auth: Authorized,
         path: Path<ProviderPath>,
-        conditions: Header<WriteConditions>,
+        conditions: Header<PutConditions>,
         body: JsonBody<UpdateProviderRequest>,
     ) -> Result<ProviderOk, ApiError>;
 

@@ -11,7 +11,7 @@ use crate::domain::error::Error;
 use crate::domain::history::{Source, WriteMeta};
 use crate::domain::key_models::View;
 use crate::domain::keys;
-use crate::domain::precondition::{DeleteConditions, EtagHeader, WriteConditions};
+use crate::domain::precondition::WriteConditions;
 use crate::domain::provider::{self, StoredProvider};
 use crate::domain::validate;
 use crate::http::api::{
@@ -19,6 +19,7 @@ use crate::http::api::{
     RevisionHeader, RevisionPath,
 };
 use crate::http::auth::Authorized;
+use crate::http::conditional_headers::{DeleteConditions, EtagHeader, PutConditions};
 use crate::http::context::Context;
 use crate::http::error::ApiError;
 use crate::http::json_body::JsonBody;
@@ -81,10 +82,13 @@ impl ProvidersApi for Server {
         rqctx: RequestContext<Context>,
         _auth: Authorized,
         path: Path<ProviderPath>,
-        conditions: Header<WriteConditions>,
+        conditions: Header<PutConditions>,
         body: JsonBody<UpdateProviderRequest>,
     ) -> Result<ProviderOk, ApiError> {
-        let (conditions, request) = (conditions.into_inner(), body.into_inner());
+        let (conditions, request) = (
+            WriteConditions::from(conditions.into_inner()),
+            body.into_inner(),
+        );
         let written = write(&rqctx, path_name(path)?, move |name, current| {
             conditions.check(current)?;
             put(provider::desired_state(name, request, current))

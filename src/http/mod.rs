@@ -4,6 +4,7 @@
 pub mod admin_token;
 pub mod api;
 pub mod auth;
+pub mod conditional_headers;
 pub mod context;
 pub mod error;
 pub mod handlers;
