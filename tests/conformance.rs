@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bifrost_providers::Client;
-use bifrost_providers::conformance::{self, Options, Profile, Target, Verdict};
+use bifrost_providers_conformance::{self as conformance, Options, Profile, Target, Verdict};
 use common::{Backend, TestServer, get, put};
 use serde_json::json;
 

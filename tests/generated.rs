@@ -9,7 +9,7 @@ fn generated_code_is_what_build_rs_makes_of_openapi_json() {
     let refresh = std::env::var_os("BIFROST_REFRESH_GENERATED").is_some();
     let built_dir = Path::new(env!("OUT_DIR"));
     let checked_in_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated");
-    for file in ["types.rs", "client.rs"] {
+    for file in ["types.rs", "client.rs", "secrets.rs"] {
         let built = std::fs::read_to_string(built_dir.join(file)).expect("build.rs output");
         let checked_in_path = checked_in_dir.join(file);
         if refresh {
