@@ -38,7 +38,7 @@ fn status_and_code(
 ) -> (u16, String) {
     match err {
         progenitor_client::Error::ErrorResponse(body) => {
-            (body.status().as_u16(), body.error.code.clone())
+            (body.status().as_u16(), body.error.code.clone().unwrap_or_default())
         }
         other => panic!("unexpected {other:?}"),
     }

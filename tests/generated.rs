@@ -1,5 +1,5 @@
-//! `generated/` holds, checked in, the code build.rs makes of `openapi.json`, so a reviewer sees
-//! what a spec change does. This test fails when the two differ; to refresh `generated/` after
+//! `client/generated/` holds, checked in, the code build.rs makes of `openapi.json`, so a reviewer sees
+//! what a spec change does. This test fails when the two differ; to refresh it after
 //! editing the spec, run `BIFROST_REFRESH_GENERATED=1 cargo test --test generated`.
 
 use std::path::Path;
@@ -8,20 +8,20 @@ use std::path::Path;
 fn generated_code_is_what_build_rs_makes_of_openapi_json() {
     let refresh = std::env::var_os("BIFROST_REFRESH_GENERATED").is_some();
     let built_dir = Path::new(env!("OUT_DIR"));
-    let checked_in_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated");
+    let checked_in_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("client/generated");
     for file in ["types.rs", "client.rs"] {
         let built = std::fs::read_to_string(built_dir.join(file)).expect("build.rs output");
         let checked_in_path = checked_in_dir.join(file);
         if refresh {
-            std::fs::create_dir_all(&checked_in_dir).expect("create generated/");
-            std::fs::write(&checked_in_path, &built).expect("write generated/");
+            std::fs::create_dir_all(&checked_in_dir).expect("create client/generated/");
+            std::fs::write(&checked_in_path, &built).expect("write client/generated/");
             continue;
         }
         let checked_in = std::fs::read_to_string(&checked_in_path).unwrap_or_default();
         assert!(
             checked_in == built,
-            "generated/{file} differs from what build.rs makes of openapi.json; \
-             run `BIFROST_REFRESH_GENERATED=1 cargo test --test generated` and commit generated/"
+            "client/generated/{file} differs from what build.rs makes of openapi.json; \
+             run `BIFROST_REFRESH_GENERATED=1 cargo test --test generated` and commit client/generated/"
         );
     }
 }

@@ -32,19 +32,21 @@
 /// The request and response models, generated from `openapi.json` by typify.
 #[allow(clippy::all, dead_code, missing_docs)]
 pub mod types {
-    include!("../../generated/types.rs");
+    include!("../generated/types.rs");
+    pub use crate::lenient::StringSecret;
 }
 
 /// The typed client, generated from `openapi.json` by progenitor on the models of [`types`]:
 /// one builder per operation (`client.get_provider().provider("openai").send()`).
 #[allow(clippy::all, dead_code, missing_docs)]
 pub mod client {
-    include!("../../generated/client.rs");
+    include!("../generated/client.rs");
 }
 
 pub mod connect;
 pub mod convert;
 mod hooks;
+pub mod lenient;
 
 pub use client::{Client, Error, ResponseValue};
 pub use connect::{ClientBuilder, Options};
