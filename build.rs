@@ -76,10 +76,8 @@ fn models(text: &str, replaced: &[(String, String)], open: &[OpenEnum]) -> Strin
         .as_object()
         .expect("components.schemas");
     let defs = schemas.iter().map(|(name, schema)| {
-        let mut schema = schema.clone();
-        open_objects(&mut schema);
         let schema: schemars::schema::Schema =
-            serde_json::from_value(schema).unwrap_or_else(|e| panic!("schema {name}: {e}"));
+            serde_json::from_value(schema.clone()).unwrap_or_else(|e| panic!("schema {name}: {e}"));
         (name.clone(), schema)
     });
     let mut settings = typify::TypeSpaceSettings::default();
@@ -95,7 +93,9 @@ fn models(text: &str, replaced: &[(String, String)], open: &[OpenEnum]) -> Strin
     space
         .add_ref_types(defs)
         .expect("typify accepts the schemas");
-    let mut tokens = null_is_absent(&keep_empty_collections(&space.to_stream().to_string()));
+    let mut tokens = open_objects(&null_is_absent(&keep_empty_collections(
+        &space.to_stream().to_string(),
+    )));
     for e in open {
         tokens.push_str(&e.code());
     }
@@ -103,30 +103,27 @@ fn models(text: &str, replaced: &[(String, String)], open: &[OpenEnum]) -> Strin
 }
 
 /// The models read the answers of every Bifrost generation, so a member a later release adds
-/// is ignored when reading rather than refused: `additionalProperties: false` (what this server
-/// accepts, enforced on requests by the server's own walk of the spec, `src/wire.rs`) is left
-/// out of what typify sees.
-fn open_objects(schema: &mut serde_json::Value) {
-    match schema {
-        serde_json::Value::Object(members) => {
-            if members.get("additionalProperties") == Some(&serde_json::Value::Bool(false)) {
-                members.remove("additionalProperties");
-            }
-            members.values_mut().for_each(open_objects);
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(open_objects),
-        _ => {}
-    }
+/// is ignored when reading rather than refused. `additionalProperties: false` says what this
+/// server accepts: the server's own walk of the spec enforces it on requests (`src/wire.rs`),
+/// and the schema the server describes keeps it (`schemars(deny_unknown_fields)`), but serde
+/// does not refuse such a member.
+fn open_objects(tokens: &str) -> String {
+    tokens.replace(
+        "# [serde (deny_unknown_fields)]",
+        "# [cfg_attr (feature = \"schemars\" , schemars (deny_unknown_fields))]",
+    )
 }
 
 /// Go's `encoding/json` writes `null` for a nil slice, map or pointer (a v1.4 DELETE body's
 /// `"keys": null`, a raw key's `"blacklisted_models": null`): a member that has a default reads
 /// `null` as that default, as if it were absent.
 fn null_is_absent(tokens: &str) -> String {
-    tokens.replace(
-        "# [serde (default)]",
-        "# [serde (default , deserialize_with = \"crate::lenient::null_as_default\")]",
-    )
+    const LENIENT: &str =
+        "# [serde (default , deserialize_with = \"crate::lenient::null_as_default\")]";
+    // `keep_empty_collections` leaves a space where it cut `skip_serializing_if`.
+    tokens
+        .replace("# [serde (default)]", LENIENT)
+        .replace("# [serde (default )]", LENIENT)
 }
 
 /// A string enum marked `x-bifrost-open-enum`: one a later Bifrost release extends (a provider's

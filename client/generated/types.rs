@@ -3,6 +3,7 @@
 ///The update body plus the provider's name. `null` means the same as leaving a field out. Fields no Bifrost generation knows are rejected with a 400 naming them.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct AddProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub concurrency_and_buffer_size: ::std::option::Option<ConcurrencyAndBufferSize>,
@@ -25,7 +26,7 @@ pub struct AddProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
     ///Pricing overrides (v1.4.8 to v1.5.0-prerelease3).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub pricing_overrides: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -61,6 +62,7 @@ impl AddProviderRequest {
 ///Request types a custom provider serves, every flag of every Bifrost release (v1.4.0's 25, the rest added up to v1.5.1). A type left out is not allowed.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct AllowedRequests {
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_cancel: bool,
@@ -184,6 +186,7 @@ impl AllowedRequests {
 ///Azure-specific key configuration. Allowed only on azure-based providers. `endpoint`, `client_id`, `client_secret` and `tenant_id` are secrets; `api_version` and `deployments` are not.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct AzureKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_version: ::std::option::Option<crate::types::EnvVar>,
@@ -192,7 +195,7 @@ pub struct AzureKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_secret: ::std::option::Option<crate::types::EnvVar>,
     ///Model name to deployment (v1.4; v1.5+ keeps these in the key's `aliases`; both are kept and each is shown to the generation that reads it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -200,7 +203,7 @@ pub struct AzureKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<crate::types::EnvVar>,
     ///OAuth scopes for Entra ID authentication (v1.4.5+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id: ::std::option::Option<crate::types::EnvVar>,
@@ -213,9 +216,10 @@ impl AzureKeyConfig {
 ///S3 buckets for the Bedrock batch API.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct BatchS3Config {
     ///The buckets.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub buckets: ::std::vec::Vec<S3BucketConfig>,
 }
 impl BatchS3Config {
@@ -226,6 +230,7 @@ impl BatchS3Config {
 ///AWS Bedrock-specific key configuration. Allowed only on bedrock-based providers. Every credential field (`access_key`, `secret_key`, `session_token`, `region`, `arn`, `role_arn`, `external_id`, `session_name`) is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct BedrockKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access_key: ::std::option::Option<crate::types::EnvVar>,
@@ -234,7 +239,7 @@ pub struct BedrockKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub batch_s3_config: ::std::option::Option<BatchS3Config>,
     ///Model name to inference profile or deployment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -296,6 +301,7 @@ impl BifrostErrorExtraFields {
 ///Every change after `since`, oldest first, and the store's latest revision.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ChangesResponse {
     pub changes: ::std::vec::Vec<ProviderChange>,
     ///The store's latest revision: watch again from it.
@@ -309,6 +315,7 @@ impl ChangesResponse {
 ///Concurrency settings. Absent: concurrency 1000, buffer_size 5000.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ConcurrencyAndBufferSize {
     ///Size of the request queue, 1 to 1000000.
     #[serde(default = "defaults::default_u64::<i64, 5000>")]
@@ -333,6 +340,7 @@ impl ConcurrencyAndBufferSize {
 ///Configuration of a custom provider (a provider whose name is not a standard one). Required for custom providers, forbidden for standard ones. `base_provider_type` cannot change, and the block cannot be removed, once the provider exists. A bedrock-based custom provider cannot be keyless.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct CustomProviderConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allowed_requests: ::std::option::Option<AllowedRequests>,
@@ -344,7 +352,7 @@ pub struct CustomProviderConfig {
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub is_key_less: bool,
     ///Request type (as in `allowed_requests`) to a path starting with `/`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub request_path_overrides: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -358,6 +366,7 @@ impl CustomProviderConfig {
 ///Databricks-specific key configuration (v2.1+). `client_secret` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct DatabricksKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_format: ::std::option::Option<::std::string::String>,
@@ -378,6 +387,7 @@ impl DatabricksKeyConfig {
 ///A secret or other value that may be a reference, in the object form every Bifrost generation reads: `{value, env_var, from_env}` (v1.4, v1.5) plus `type` and `ref` (v1.6+). Responses always carry `value`, `env_var`, `from_env` and `type`, and `ref` for a reference. For a secret field responses never carry the stored value: it is redacted (empty stays empty; 8 characters or fewer become that many `*`; longer ones the first 4 characters, 24 `*` and the last 4); a reference, in any field, shows itself with the redacted value it resolves to on the server's host (empty when the variable is unset there or may not be read, and the provider's `status` is then `error`): unlike Bifrost, which shows a non-secret field's resolved value in full, no field shows the server's environment. Sending the current redacted form back keeps the stored secret; any other redacted-looking value is a 400.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct EnvVar {
     ///`env.NAME` when the value is read from the environment variable NAME (v1.4+); empty otherwise. `NAME` alone is read as `env.NAME` when `from_env` is true.
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
@@ -433,6 +443,7 @@ impl ErrorField {
 ///GitHub Copilot-specific key configuration (v2.1+). `private_key` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct GithubCopilotKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::string::String>,
@@ -465,6 +476,7 @@ impl HealthResponse {
 ///A provider's revisions, newest first.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct HistoryResponse {
     pub revisions: ::std::vec::Vec<Revision>,
     ///How many revisions of the provider are kept.
@@ -478,9 +490,10 @@ impl HistoryResponse {
 ///Hugging Face-specific key configuration. Allowed only on huggingface-based providers.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct HuggingfaceKeyConfig {
     ///Model name to deployment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -494,9 +507,10 @@ impl HuggingfaceKeyConfig {
 ///An API key of a provider. Inside a provider body (v1.4) keys are matched to stored keys by `id`: a stored key whose id is not in the body is deleted, a key without `id` gets a new UUIDv4, a key with an unknown id is created with that id; responses list keys in the order of the body. Through `/api/providers/{provider}/keys` (v1.5+) one key is read or written at a time. `status`, `description` and `config_hash` are response-only: accepted and ignored.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct Key {
     ///User-facing model name to provider model identifier (v1.5+): sources and targets non-empty, without leading or trailing whitespace, sources unique case-insensitively.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub aliases: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -506,7 +520,7 @@ pub struct Key {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bedrock_key_config: ::std::option::Option<BedrockKeyConfig>,
     ///Models this key must not serve (v1.4.17+). `*` blocks every model and stands alone; no name twice.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub blacklisted_models: ::std::vec::Vec<::std::string::String>,
     ///In a request: response-only; accepted and ignored. In a response: set for a key that came from config.json, an opaque keyed hash of its entry, as the provider's `config_hash`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -527,7 +541,7 @@ pub struct Key {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     ///Models this key can serve. Inside a provider body (v1.4): empty means all. Through `/keys` (v1.5+): `["*"]` means all and empty means none. `[""]` (terraform-provider-bifrost's spelling) means all, is stored as sent and shown as `[""]` inside a provider body and `["*"]` through `/keys`. `*` with other names, an empty name beside others, or a name twice, is a 400.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub models: ::std::vec::Vec<::std::string::String>,
     ///Name of the key; a non-empty name is unique within the provider.
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
@@ -594,6 +608,7 @@ impl Key {
 ///A provider's keys, in creation order, secrets redacted, `models` as v1.5+ reads them (`["*"]`: all).
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ListProviderKeysResponse {
     pub keys: ::std::vec::Vec<Key>,
     pub total: i64,
@@ -606,6 +621,7 @@ impl ListProviderKeysResponse {
 ///Every stored provider, sorted by name.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ListProvidersResponse {
     ///The providers, sorted by name.
     pub providers: ::std::vec::Vec<ProviderResponse>,
@@ -620,6 +636,7 @@ impl ListProvidersResponse {
 ///Network configuration for provider connections. Absent: every field takes its default.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct NetworkConfig {
     ///Allow RFC 1918 addresses for the provider (v1.5.9+).
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
@@ -628,7 +645,7 @@ pub struct NetworkConfig {
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub base_url: ::std::string::String,
     ///Beta header prefix to whether it is supported (v1.4.19+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub beta_header_overrides: ::std::collections::BTreeMap<::std::string::String, bool>,
     ///PEM CA certificate to trust towards the provider (v1.4.12+); a secret, shown as `<REDACTED>` (an `env.NAME` reference shows itself).
     #[serde(default = "defaults::network_config_ca_cert_pem")]
@@ -640,7 +657,7 @@ pub struct NetworkConfig {
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub enforce_http2: bool,
     ///Additional headers sent with every request: valid header names, unique case-insensitively, and values without CR, LF or NUL; at most 64. A header whose name carries a credential (`Authorization`, `Proxy-Authorization`, `Cookie`, `x-api-key`, `api-key`, `x-goog-api-key`, or any name containing `auth`, `token`, `secret`, `passw`, `api-key`, `apikey`, `credential`, `cookie`, `session` or `signature`) is a secret: its value is redacted in responses, and that redacted form sent back keeps the stored value (another redacted form is a 400).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub extra_headers: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -699,6 +716,7 @@ impl NetworkConfig {
 ///Ollama-specific key configuration (v1.5+). `url` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct OllamaKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<crate::types::EnvVar>,
@@ -711,6 +729,7 @@ impl OllamaKeyConfig {
 ///OpenAI-specific provider settings (v1.4.17+).
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct OpenAiConfig {
     ///Force `store=false` on every outgoing OpenAI request.
     #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
@@ -727,7 +746,7 @@ impl OpenAiConfig {
 pub struct PromptCacheConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_inject: ::std::option::Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cache_control_injection_points: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -742,6 +761,7 @@ impl PromptCacheConfig {
 ///One revision, as the change feed shows it.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProviderChange {
     pub action: RevisionAction,
     pub at: ::std::string::String,
@@ -758,6 +778,7 @@ impl ProviderChange {
 ///Capture an upstream request id from a response header.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProviderRequestIdConfig {
     pub enabled: bool,
     ///The response header to capture: an HTTP header name (token characters), not a sensitive one (`Authorization`, `Cookie`, …).
@@ -772,6 +793,7 @@ impl ProviderRequestIdConfig {
 ///A provider's effective configuration, defaults included, with every secret redacted. Deviation from Bifrost: `name` is a string, not `ModelProvider`, because custom providers have names of their own. It describes what every Bifrost generation answers, so that the models read them all: members a generation leaves out are optional (`keys` from v1.5, `provider_status` before v1.4.7, `status` when empty from v1.4.7, `store_raw_request_response` before v1.4.17), and `keys` is `null` in a v1.4 DELETE body (read as none). This server always sends every member it lists here (its own tests and the conformance runner's `contract` profile check it).
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProviderResponse {
     pub concurrency_and_buffer_size: ConcurrencyAndBufferSize,
     ///Set when the provider came from config.json, and kept unchanged by API writes; it changes exactly when the provider's entry in the file does. An opaque value (64 hex digits): an HMAC-SHA-256 under a key the store keeps (or one derived from the encryption key), not Bifrost's bare SHA-256, which, taken over the entry's literal secrets, would let anyone test guesses of them offline. Bifrost tooling that only tests for its presence or compares it sees what it expects.
@@ -783,14 +805,14 @@ pub struct ProviderResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
     ///The provider's keys, secrets redacted, `models` as v1.4 reads them (empty: all).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub keys: ::std::vec::Vec<Key>,
     ///The provider's name.
     pub name: ::std::string::String,
     pub network_config: NetworkConfig,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub pricing_overrides: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -820,6 +842,7 @@ impl ProviderResponse {
 ///Proxy configuration. `http` needs an http or https `url`, `socks5` a socks5 or socks5h one. `password` and `ca_cert_pem` are secrets and show as `<REDACTED>`; sending `<REDACTED>` back keeps the stored value.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProxyConfig {
     ///PEM CA certificate of the proxy (secret, as `password`). A string, or (v1.5+) a secret object.
     #[serde(default = "defaults::proxy_config_ca_cert_pem")]
@@ -844,9 +867,10 @@ impl ProxyConfig {
 ///Replicate-specific key configuration (v1.4.6+). Allowed only on replicate-based providers.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ReplicateKeyConfig {
     ///Model name to deployment (v1.4.6 to v1.4.23).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -863,6 +887,7 @@ impl ReplicateKeyConfig {
 ///One accepted write to a provider.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct Revision {
     pub action: RevisionAction,
     ///The request's `X-Bifrost-Actor` header when given, else `admin` (a server with an admin token) or `anonymous`; `config_file` for the file.
@@ -1006,6 +1031,7 @@ impl ::std::convert::TryFrom<::std::string::String> for RevisionSource {
 ///The revision to go back to.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct RollbackRequest {
     ///A revision of this provider that is still kept (not a delete).
     pub revision: i64,
@@ -1018,6 +1044,7 @@ impl RollbackRequest {
 ///An S3 bucket used by the Bedrock batch API.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct S3BucketConfig {
     ///Bucket name.
     pub bucket_name: ::std::string::String,
@@ -1036,6 +1063,7 @@ impl S3BucketConfig {
 ///SGLang-specific key configuration (v1.5+). `url` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct SglKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<crate::types::EnvVar>,
@@ -1048,6 +1076,7 @@ impl SglKeyConfig {
 ///The whole desired state of a provider (full replacement): a block left out takes its default, never its old value; only a secret sent back in its redacted form keeps the stored value. the response-only fields of every generation (`name`, `status`, `provider_status`, `description`, `config_hash`) are accepted and ignored, so a GET body can be PUT back as it is. `null` means the same as leaving a field out. Fields no Bifrost generation knows are rejected with a 400 naming them.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct UpdateProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub concurrency_and_buffer_size: ::std::option::Option<ConcurrencyAndBufferSize>,
@@ -1070,7 +1099,7 @@ pub struct UpdateProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
     ///Pricing overrides (v1.4.8 to v1.5.0-prerelease3).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub pricing_overrides: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -1104,11 +1133,12 @@ impl UpdateProviderRequest {
 ///Vertex-specific key configuration. Allowed only on vertex-based providers. `project_id`, `project_number`, `region` and `auth_credentials` are secrets.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct VertexKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_credentials: ::std::option::Option<crate::types::EnvVar>,
     ///Model name to Vertex endpoint or deployment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -1128,6 +1158,7 @@ impl VertexKeyConfig {
 ///vLLM-specific key configuration (v1.4.8+). `url` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct VllmKeyConfig {
     ///Exact model name served by this vLLM instance.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
