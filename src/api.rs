@@ -290,7 +290,7 @@ pub fn openapi() -> serde_json::Value {
     let api = providers_api_mod::stub_api_description().expect("the API description is valid");
     api.openapi(
         "Bifrost provider-management API",
-        semver::Version::new(1, 0, 0),
+        semver::Version::new(2026120300, 0, 0),
     )
     .json()
     .expect("the OpenAPI document serializes")

@@ -945,7 +945,7 @@ Some rules span several fields or the stored state and cannot be said in JSON Sc
 
 Properties marked `x-bifrost-secret` hold credentials, which no response, error or log line carries: `value` (a secret field, redacted), `credential-headers` (extra headers whose name carries a credential, such as `Authorization` or `x-api-key`: their values are redacted like secrets), `user-info` (a URL whose user name and password are redacted). Each is sealed at rest when the server has an encryption key, and each redacted form sent back keeps the stored value.
 
-Version: 1.0.0*/
+Version: 2026120300.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -987,7 +987,7 @@ impl Client {
 }
 impl ClientInfo<crate::Options> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "2026120300.0.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()

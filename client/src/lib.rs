@@ -26,8 +26,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Against a Bifrost gateway itself, authenticate as its admin API expects, with HTTP Basic
+//! (`.basic_auth(user, password)`); a `bifrost-providers` server takes a bearer token
+//! (`.admin_token(…)`). The models read the answers of every Bifrost generation: a member one
+//! leaves out is optional, `null` reads as absent, and an enum value a later release adds is kept
+//! (`ProviderStatus::Other("list_models_failed")`).
+//!
 //! Errors are [`Error::ErrorResponse`] carrying the API's [`types::BifrostError`] (`error.code`,
-//! `error.message`, `error.param`).
+//! `error.message`, `error.param`; Bifrost's own errors carry only the message).
 
 /// The request and response models, generated from `openapi.json` by typify.
 #[allow(clippy::all, dead_code, missing_docs)]
