@@ -25,3 +25,23 @@ fn generated_code_is_what_build_rs_makes_of_openapi_json() {
         );
     }
 }
+
+/// The client crate's version says which API it speaks: its build metadata is the spec's
+/// `info.version` (oxide.rs's convention), so a spec release bumps both together.
+#[test]
+fn the_client_version_names_the_spec_version() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("openapi.json")).unwrap()).unwrap();
+    let manifest = std::fs::read_to_string(root.join("client/Cargo.toml")).unwrap();
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the client crate's version");
+    let version = semver::Version::parse(version).unwrap();
+    assert_eq!(
+        version.build.as_str(),
+        spec["info"]["version"].as_str().unwrap()
+    );
+}
