@@ -43,6 +43,11 @@ async fn this_server_conforms_and_others_are_untouched(backend: Backend) {
         .map(|o| (o.name, o.verdict.clone()))
         .collect();
     assert!(failures.is_empty(), "{}", report.text());
+    assert!(
+        report.outcomes.iter().all(|o| o.verdict == Verdict::Pass),
+        "this server meets every check's precondition: {}",
+        report.text()
+    );
     assert_eq!(report.outcomes.len(), conformance::checks().len());
     assert_eq!(
         server_rows(&server).await,

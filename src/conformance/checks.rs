@@ -223,6 +223,12 @@ pub static ALL: &[Check] = &[
         skippable every_write_changes_etag
     ),
     check!(
+        "etag.key_if_match",
+        "key responses carry an ETag that every key write changes; If-Match with a stale tag on a key PUT or DELETE is a 412 and changes nothing",
+        [(G2, "Bifrost has no ETag")],
+        skippable key_if_match
+    ),
+    check!(
         "etag.if_none_match_creates_only",
         "If-None-Match: * on PUT creates, and is a 412 when the provider exists",
         [
@@ -697,6 +703,44 @@ async fn every_write_changes_etag(t: &Target) -> Judged {
     if etag(&after)? != secret {
         return Err("a refused write changed the ETag".into());
     }
+    Ok(())
+}
+
+async fn key_if_match(t: &Target) -> Judged {
+    let (name, _) = created(t, json!([{"id": "bfc-k", "name": "k", "value": LONG}])).await?;
+    let path = format!("/api/providers/{name}/keys/bfc-k");
+    let read = t.call("GET", &path, None, &[]).await?;
+    if matches!(read.status, 404 | 405) {
+        return Err(Failure::Skip("the target has no /keys sub-resource".into()));
+    }
+    let first = written_tag(&read, "GET of a key")?;
+    let edit = json!({"name": "k", "value": LONG_MASK, "weight": 0.5, "models": ["*"]});
+    let second = written_tag(
+        &t.call("PUT", &path, Some(&edit), &[]).await?,
+        "PUT of a key",
+    )?;
+    if second == first {
+        return Err("the ETag did not change on a key write".into());
+    }
+    let after = t.call("GET", &path, None, &[]).await?.body;
+    let stale_edit = json!({"name": "k", "value": LONG_MASK, "weight": 2.0, "models": ["*"]});
+    let stale = t
+        .call("PUT", &path, Some(&stale_edit), &[("If-Match", &first)])
+        .await?;
+    status(&stale, 412, "key PUT with a stale If-Match")?;
+    let stale = t
+        .call("DELETE", &path, None, &[("If-Match", &first)])
+        .await?;
+    status(&stale, 412, "key DELETE with a stale If-Match")?;
+    equal(
+        &t.call("GET", &path, None, &[]).await?.body,
+        &after,
+        "the key after two 412s",
+    )?;
+    let current = t
+        .call("DELETE", &path, None, &[("If-Match", &second)])
+        .await?;
+    status(&current, 200, "key DELETE with the current If-Match")?;
     Ok(())
 }
 
