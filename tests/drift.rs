@@ -27,7 +27,7 @@ fn ref_name(reference: &str) -> String {
 /// server's own document describes the type.
 fn rust_type_schema(rust: &str) -> Value {
     match rust {
-        "String" => json!({"type": "string"}),
+        "String" | "StringSecret" => json!({"type": "string"}),
         "i64" => json!({"type": "integer", "format": "int64"}),
         other => match other.strip_prefix("Vec<").and_then(|r| r.strip_suffix('>')) {
             Some(item) => {

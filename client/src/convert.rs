@@ -68,6 +68,7 @@ impl From<ProviderResponse> for UpdateProviderRequest {
             provider_request_id,
             status,
             provider_status,
+            description,
             config_hash,
         } = response;
         UpdateProviderRequest {
@@ -77,16 +78,16 @@ impl From<ProviderResponse> for UpdateProviderRequest {
             proxy_config,
             send_back_raw_request,
             send_back_raw_response,
-            store_raw_request_response: Some(store_raw_request_response),
+            store_raw_request_response,
             custom_provider_config,
             openai_config,
             pricing_overrides,
             prompt_cache,
             provider_request_id,
             name: Some(name),
-            status: Some(status.to_string()),
-            provider_status: Some(provider_status.to_string()),
-            description: None,
+            status: status.map(|s| s.to_string()),
+            provider_status: provider_status.map(|s| s.to_string()),
+            description,
             config_hash,
         }
     }

@@ -10,9 +10,33 @@ use super::target::{Answer, Target};
 use super::{Check, Profile};
 use bifrost_providers_client::types::{EnvVar, Key};
 
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Judged> + Send + 'a>>;
 
+/// What a check that cannot be skipped finds.
 type Checked = Result<(), String>;
+
+/// What a check finds when its precondition may be out of the target's reach.
+pub type Judged = Result<(), Failure>;
+
+/// Why a check did not pass: the target broke the rule, or it cannot meet the check's
+/// precondition (then nothing is judged, and the run says why).
+#[derive(Debug)]
+pub enum Failure {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Failure::Fail(why)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(why: &str) -> Self {
+        Failure::Fail(why.to_string())
+    }
+}
 
 /// A long secret, a short one, and their redacted forms.
 const LONG: &str = "sk-conformance-0123456789abcdef";
@@ -24,6 +48,14 @@ const G2: Profile = Profile::G2;
 
 macro_rules! check {
     ($name:literal, $about:literal, [$(($p:expr, $why:literal)),*], $f:ident) => {
+        Check {
+            name: $name,
+            about: $about,
+            known_in: &[$(($p, $why)),*],
+            run: |t| Box::pin(async move { $f(t).await.map_err(Failure::from) }),
+        }
+    };
+    ($name:literal, $about:literal, [$(($p:expr, $why:literal)),*], skippable $f:ident) => {
         Check {
             name: $name,
             about: $about,
@@ -134,6 +166,15 @@ pub static ALL: &[Check] = &[
         mismatched_mask_refused
     ),
     check!(
+        "redaction.foreign_mask_refused",
+        "the current mask of another key's secret, sent for this key, is a 400 and nothing is stored",
+        [
+            (G1, "Bifrost stores the mask as the credential"),
+            (G2, "Bifrost stores the mask as the credential")
+        ],
+        foreign_mask_refused
+    ),
+    check!(
         "validation.error_body",
         "a refused value gets a 400 with the contract's error body and changes nothing",
         [],
@@ -174,6 +215,18 @@ pub static ALL: &[Check] = &[
         "ETag on responses; If-Match with a stale tag is a 412 and changes nothing; the current tag succeeds",
         [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
         if_match
+    ),
+    check!(
+        "etag.every_write_changes_it",
+        "every accepted write changes the ETag, a change of a secret alone included, and a refused one does not",
+        [],
+        skippable every_write_changes_etag
+    ),
+    check!(
+        "etag.key_if_match",
+        "key responses carry an ETag that every key write changes; If-Match with a stale tag on a key PUT or DELETE is a 412 and changes nothing",
+        [(G2, "Bifrost has no ETag")],
+        skippable key_if_match
     ),
     check!(
         "etag.if_none_match_creates_only",
@@ -563,6 +616,132 @@ async fn mismatched_mask_refused(t: &Target) -> Checked {
         &before,
         "the provider after refused masks",
     )
+}
+
+async fn foreign_mask_refused(t: &Target) -> Checked {
+    let other = "sk-another-secret-9876543210zyxw";
+    let (name, _) = created(
+        t,
+        json!([{"id": "bfc-a", "name": "a", "value": LONG}, {"id": "bfc-b", "name": "b", "value": other}]),
+    )
+    .await?;
+    let before = t.get(&name).await?.body;
+    let mask_of_b = before["keys"][1]["value"]["value"].clone();
+    if mask_of_b
+        .as_str()
+        .is_none_or(|m| m == LONG_MASK || !m.contains('*'))
+    {
+        return Err(format!(
+            "key b's secret is not shown masked: {}",
+            shown(&before)
+        ));
+    }
+    let swapped = custom(json!({"keys": [
+        {"id": "bfc-a", "name": "a", "value": mask_of_b},
+        {"id": "bfc-b", "name": "b", "value": LONG_MASK}
+    ]}));
+    status(
+        &t.put(&name, &swapped).await?,
+        400,
+        "PUT with each key's mask sent for the other key",
+    )?;
+    equal(
+        &t.get(&name).await?.body,
+        &before,
+        "the provider after a refused mask",
+    )
+}
+
+/// The ETag of a successful write, or why it cannot be judged.
+fn written_tag(answer: &Answer, what: &str) -> Result<String, Failure> {
+    status(answer, 200, what)?;
+    etag(answer).map_err(|_| Failure::Skip("the target sends no ETag".into()))
+}
+
+async fn every_write_changes_etag(t: &Target) -> Judged {
+    let name = t.fresh_name();
+    let key = |secret: &str| json!([{"id": "bfc-e", "name": "e", "value": secret}]);
+    let first = written_tag(
+        &t.put(&name, &custom(json!({"keys": key(LONG)}))).await?,
+        "PUT creating the provider",
+    )?;
+    let read = t.get(&name).await?;
+    status(&read, 200, "GET")?;
+    if etag(&read)? != first {
+        return Err("GET shows another ETag than the write answered".into());
+    }
+    let settings = written_tag(
+        &t.put(
+            &name,
+            &custom(json!({"keys": key(LONG), "send_back_raw_request": true})),
+        )
+        .await?,
+        "PUT changing a setting",
+    )?;
+    if settings == first {
+        return Err("the ETag did not change when a setting changed".into());
+    }
+    let secret = written_tag(
+        &t.put(
+            &name,
+            &custom(json!({"keys": key("sk-rotated-secret-abcdefghijkl"), "send_back_raw_request": true})),
+        )
+        .await?,
+        "PUT changing only a key's secret",
+    )?;
+    if secret == settings {
+        return Err("the ETag did not change when only a secret changed".into());
+    }
+    let refused = t
+        .put(
+            &name,
+            &custom(json!({"concurrency_and_buffer_size": {"concurrency": 0, "buffer_size": 1}})),
+        )
+        .await?;
+    status(&refused, 400, "PUT with concurrency 0")?;
+    let after = t.get(&name).await?;
+    if etag(&after)? != secret {
+        return Err("a refused write changed the ETag".into());
+    }
+    Ok(())
+}
+
+async fn key_if_match(t: &Target) -> Judged {
+    let (name, _) = created(t, json!([{"id": "bfc-k", "name": "k", "value": LONG}])).await?;
+    let path = format!("/api/providers/{name}/keys/bfc-k");
+    let read = t.call("GET", &path, None, &[]).await?;
+    if matches!(read.status, 404 | 405) {
+        return Err(Failure::Skip("the target has no /keys sub-resource".into()));
+    }
+    let first = written_tag(&read, "GET of a key")?;
+    let edit = json!({"name": "k", "value": LONG_MASK, "weight": 0.5, "models": ["*"]});
+    let second = written_tag(
+        &t.call("PUT", &path, Some(&edit), &[]).await?,
+        "PUT of a key",
+    )?;
+    if second == first {
+        return Err("the ETag did not change on a key write".into());
+    }
+    let after = t.call("GET", &path, None, &[]).await?.body;
+    let stale_edit = json!({"name": "k", "value": LONG_MASK, "weight": 2.0, "models": ["*"]});
+    let stale = t
+        .call("PUT", &path, Some(&stale_edit), &[("If-Match", &first)])
+        .await?;
+    status(&stale, 412, "key PUT with a stale If-Match")?;
+    let stale = t
+        .call("DELETE", &path, None, &[("If-Match", &first)])
+        .await?;
+    status(&stale, 412, "key DELETE with a stale If-Match")?;
+    equal(
+        &t.call("GET", &path, None, &[]).await?.body,
+        &after,
+        "the key after two 412s",
+    )?;
+    let current = t
+        .call("DELETE", &path, None, &[("If-Match", &second)])
+        .await?;
+    status(&current, 200, "key DELETE with the current If-Match")?;
+    Ok(())
 }
 
 async fn error_body(t: &Target) -> Checked {

@@ -73,6 +73,14 @@ pub async fn main(args: Args) -> std::process::ExitCode {
         skip: args.skip,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
+    if let Some(name) = options.unknown_names().first() {
+        eprintln!("bifrost-providers: --only/--skip {name:?} names no check or group (see --list)");
+        return std::process::ExitCode::from(2);
+    }
+    if options.selected() == 0 {
+        eprintln!("bifrost-providers: --only/--skip select no check");
+        return std::process::ExitCode::from(2);
+    }
     let report = tokio::select! {
         report = run(&target, &options) => report,
         _ = tokio::signal::ctrl_c() => {

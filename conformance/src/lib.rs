@@ -52,6 +52,24 @@ pub struct Check {
     pub run: for<'a> fn(&'a Target) -> checks::CheckFuture<'a>,
 }
 
+impl Options {
+    /// The names in `--only` and `--skip` that name no check and no group: a typo would
+    /// otherwise run nothing, or everything, and look green.
+    pub fn unknown_names(&self) -> Vec<&str> {
+        self.only
+            .iter()
+            .chain(&self.skip)
+            .map(String::as_str)
+            .filter(|n| !checks().iter().any(|c| c.name == *n || c.group() == *n))
+            .collect()
+    }
+
+    /// How many checks this selection runs (a selection of none is refused, never green).
+    pub fn selected(&self) -> usize {
+        checks().iter().filter(|c| c.selected(self)).count()
+    }
+}
+
 impl Check {
     fn group(&self) -> &str {
         self.name.split('.').next().unwrap_or(self.name)
@@ -87,10 +105,13 @@ pub async fn run(target: &Target, options: &Options) -> Report {
             .find(|(p, _)| *p == options.profile)
             .map(|(_, why)| *why);
         let verdict = match (result, known) {
+            (Err(checks::Failure::Skip(why)), _) => Verdict::Skipped(why),
             (Ok(()), None) => Verdict::Pass,
             (Ok(()), Some(why)) => Verdict::UnexpectedPass(why.to_string()),
-            (Err(e), None) => Verdict::Fail(e),
-            (Err(e), Some(why)) => Verdict::KnownDeviation(format!("{why} ({e})")),
+            (Err(checks::Failure::Fail(e)), None) => Verdict::Fail(e),
+            (Err(checks::Failure::Fail(e)), Some(why)) => {
+                Verdict::KnownDeviation(format!("{why} ({e})"))
+            }
         };
         outcomes.push(Outcome {
             name: check.name,

@@ -14,6 +14,9 @@ pub enum Verdict {
     KnownDeviation(String),
     /// A known deviation of the chosen generation that did not happen (reported, not a failure).
     UnexpectedPass(String),
+    /// The target cannot meet the check's precondition (it has no `/keys`, sends no `ETag`, …):
+    /// nothing was judged, and the reason says why.
+    Skipped(String),
 }
 
 /// One check's outcome.
@@ -53,6 +56,7 @@ impl Report {
                 Verdict::UnexpectedPass(why) => {
                     format!("UNEXPECTED PASS {}: known to fail because {why}", o.name)
                 }
+                Verdict::Skipped(why) => format!("SKIPPED {}: {why}", o.name),
             };
             out.push_str(&line);
             out.push('\n');
@@ -66,11 +70,12 @@ impl Report {
         let count =
             |f: fn(&Verdict) -> bool| self.outcomes.iter().filter(|o| f(&o.verdict)).count();
         format!(
-            "{} passed, {} failed, {} known deviations, {} unexpected passes in {:.1} s",
+            "{} passed, {} failed, {} known deviations, {} unexpected passes, {} skipped in {:.1} s",
             count(|v| matches!(v, Verdict::Pass)),
             count(|v| matches!(v, Verdict::Fail(_))),
             count(|v| matches!(v, Verdict::KnownDeviation(_))),
             count(|v| matches!(v, Verdict::UnexpectedPass(_))),
+            count(|v| matches!(v, Verdict::Skipped(_))),
             self.time.as_secs_f64()
         )
     }
@@ -95,6 +100,11 @@ impl Report {
                     Verdict::KnownDeviation(why) => {
                         let mut s = TestCaseStatus::skipped();
                         s.set_message(format!("known deviation: {why}"));
+                        s
+                    }
+                    Verdict::Skipped(why) => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(format!("skipped: {why}"));
                         s
                     }
                 };

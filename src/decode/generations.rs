@@ -74,6 +74,9 @@ fn walk(value: &mut Value, schema: &Value, path: &mut String) -> Result<(), Erro
             if let Some(declared) = schema.get("properties").and_then(Value::as_object) {
                 fields.retain(|name, v| !(v.is_null() && declared.contains_key(name)));
             }
+            if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+                known_members(fields, schema, path)?;
+            }
             for (name, field) in fields.iter_mut() {
                 let field_schema = schema
                     .get("properties")
@@ -100,9 +103,58 @@ fn walk(value: &mut Value, schema: &Value, path: &mut String) -> Result<(), Erro
                 }
             }
         }
+        Value::String(text) => listed_value(text, schema, path)?,
         _ => {}
     }
     Ok(())
+}
+
+/// The models read any member (they read the answers of later Bifrost releases too); a request
+/// may carry only the members the spec declares (`additionalProperties: false`): with full
+/// replacement, a misspelt block would otherwise fall back to its defaults.
+fn known_members(fields: &Map<String, Value>, schema: &Value, path: &str) -> Result<(), Error> {
+    let declared = schema.get("properties").and_then(Value::as_object);
+    match fields
+        .keys()
+        .find(|name| !declared.is_some_and(|d| d.contains_key(*name)))
+    {
+        Some(name) => {
+            let name = &name[..name.char_indices().nth(64).map_or(name.len(), |(i, _)| i)];
+            let param = if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            Err(Error::invalid(
+                "unknown_field",
+                param.clone(),
+                format!("Unknown field: {param}"),
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The models keep an enum value they do not list (a later release's); a request may carry
+/// only the listed ones. The message names the values, never the one sent.
+fn listed_value(text: &str, schema: &Value, path: &str) -> Result<(), Error> {
+    let Some(values) = schema.get("enum").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    if values.iter().any(|v| v.as_str() == Some(text)) {
+        return Ok(());
+    }
+    let names: Vec<String> = values
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|v| format!("`{v}`"))
+        .collect();
+    let expected = match names.as_slice() {
+        [one] => format!("expected {one}"),
+        [a, b] => format!("expected {a} or {b}"),
+        _ => format!("expected one of {}", names.join(", ")),
+    };
+    Err(invalid(path, &format!("unknown variant, {expected}")))
 }
 
 /// A NUL character in any string (or member name) is a 400, whatever the store: PostgreSQL

@@ -219,8 +219,8 @@ fn custom_provider(
     }
     let stored_base = current
         .and_then(|c| c.config.custom_provider_config.as_ref())
-        .map(|c| c.base_provider_type);
-    if stored_base.is_some_and(|b| b != custom.base_provider_type) {
+        .map(|c| &c.base_provider_type);
+    if stored_base.is_some_and(|b| *b != custom.base_provider_type) {
         return Err(Error::invalid(
             "base_provider_type_immutable",
             format!("{P}.base_provider_type"),
@@ -524,14 +524,15 @@ pub fn present(stored: &StoredProvider) -> ProviderResponse {
         proxy_config,
         send_back_raw_request: config.send_back_raw_request,
         send_back_raw_response: config.send_back_raw_response,
-        store_raw_request_response: config.store_raw_request_response.unwrap_or(false),
+        store_raw_request_response: Some(config.store_raw_request_response.unwrap_or(false)),
         custom_provider_config: config.custom_provider_config.clone(),
         openai_config: config.openai_config.clone(),
         pricing_overrides: config.pricing_overrides.clone(),
         prompt_cache: config.prompt_cache.clone(),
         provider_request_id: config.provider_request_id.clone(),
-        status,
-        provider_status: status,
+        status: Some(status.clone()),
+        provider_status: Some(status),
+        description: None,
         config_hash: stored.config_hash.as_deref().map(secrets::shown_hash),
     }
 }

@@ -251,7 +251,8 @@ pub fn kind(field: &EnvVar) -> Kind {
             return Kind::Vault(r.strip_prefix(VAULT_PREFIX).unwrap_or(&r).to_string());
         }
         Some(SecretType::PlainText) => return Kind::Literal(field.value.clone()),
-        None => {}
+        // A kind this spec does not list never reaches here from a request (`wire` refuses it).
+        Some(SecretType::Other(_)) | None => {}
     }
     if let Some(r) = reference {
         return by_prefix(&r).unwrap_or_else(|| Kind::Literal(field.value.clone()));

@@ -339,7 +339,8 @@ pub fn proxy(p: &ProxyConfig) -> Result<(), Error> {
     let schemes: &[&str] = match p.type_ {
         ProxyType::Http => &["http", "https"],
         ProxyType::Socks5 => &["socks5", "socks5h"],
-        ProxyType::None | ProxyType::Environment => return Ok(()),
+        // A type this spec does not list never reaches here from a request (`wire` refuses it).
+        ProxyType::None | ProxyType::Environment | ProxyType::Other(_) => return Ok(()),
     };
     if p.url.starts_with("env.") || p.url.starts_with("vault.") {
         // A reference: its value is checked where the configuration is used.

@@ -300,7 +300,7 @@ fn error_response(error: ApiError) -> http::Response<Body> {
     let mut response = http::Response::new(forward::full(Bytes::from(
         serde_json::to_vec(error.body()).unwrap_or_default(),
     )));
-    *response.status_mut() = http::StatusCode::from_u16(error.body().status_code as u16)
+    *response.status_mut() = http::StatusCode::from_u16(error.status().as_u16())
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -26,11 +26,13 @@ pub type KeyOk = HttpResponseHeaders<HttpResponseOk<Key>, EtagHeader>;
 /// The `{provider}` path parameter.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ProviderPath {
-    /// Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/`
-    /// (custom names may hold spaces).
+    /// Provider name after percent-decoding: 1 to 64 characters, none of them a control
+    /// character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
+        regex(
+            pattern = r"^[^/\u0000-\u001f\u007f-\u009f]*[^/\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^/\u0000-\u001f\u007f-\u009f]*$"
+        )
     )]
     pub provider: String,
 }
@@ -38,11 +40,13 @@ pub struct ProviderPath {
 /// The `{provider}` and `{revision}` path parameters.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RevisionPath {
-    /// Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/`
-    /// (custom names may hold spaces).
+    /// Provider name after percent-decoding: 1 to 64 characters, none of them a control
+    /// character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
+        regex(
+            pattern = r"^[^/\u0000-\u001f\u007f-\u009f]*[^/\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^/\u0000-\u001f\u007f-\u009f]*$"
+        )
     )]
     pub provider: String,
     /// The revision number.
@@ -83,17 +87,19 @@ pub struct RevisionHeader {
 /// The `{provider}` and `{key_id}` path parameters.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct KeyPath {
-    /// Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/`
-    /// (custom names may hold spaces).
+    /// Provider name after percent-decoding: 1 to 64 characters, none of them a control
+    /// character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[^/\u0000-\u001f\u007f]{1,64}$")
+        regex(
+            pattern = r"^[^/\u0000-\u001f\u007f-\u009f]*[^/\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^/\u0000-\u001f\u007f-\u009f]*$"
+        )
     )]
     pub provider: String,
-    /// The key's id: 1 to 128 characters without control characters.
+    /// The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
     #[schemars(
         length(min = 1, max = 128),
-        regex(pattern = r"^[^\u0000-\u001f\u007f]{1,128}$")
+        regex(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,128}$")
     )]
     pub key_id: String,
 }
@@ -290,7 +296,7 @@ pub fn openapi() -> serde_json::Value {
     let api = providers_api_mod::stub_api_description().expect("the API description is valid");
     api.openapi(
         "Bifrost provider-management API",
-        semver::Version::new(1, 0, 0),
+        semver::Version::new(2026120300, 0, 0),
     )
     .json()
     .expect("the OpenAPI document serializes")

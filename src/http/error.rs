@@ -37,9 +37,9 @@ impl ApiError {
     ) -> Self {
         let body = BifrostError {
             is_bifrost_error: false,
-            status_code: i64::from(status.as_u16()),
+            status_code: Some(i64::from(status.as_u16())),
             error: ErrorField {
-                code: code.to_string(),
+                code: Some(code.to_string()),
                 message,
                 param,
             },
@@ -50,6 +50,11 @@ impl ApiError {
             body,
             internal,
         }
+    }
+
+    /// The response status.
+    pub fn status(&self) -> http::StatusCode {
+        self.status.as_status()
     }
 
     /// The response body.
@@ -211,7 +216,12 @@ impl From<HttpError> for ApiError {
         if error.error_code.as_deref() == Some(CARRIED)
             && let Ok(field) = serde_json::from_str::<ErrorField>(&error.internal_message)
         {
-            return ApiError::new(status, &field.code, field.message, field.param);
+            return ApiError::new(
+                status,
+                field.code.as_deref().unwrap_or_default(),
+                field.message,
+                field.param,
+            );
         }
         let code = match status.as_u16() {
             404 => "route_not_found",
@@ -285,7 +295,7 @@ mod tests {
         ));
         let back = ApiError::from(error.into_http_error());
         assert_eq!(back.status_code().as_u16(), 400);
-        assert_eq!(back.body().error.code, "invalid_weight");
+        assert_eq!(back.body().error.code.as_deref(), Some("invalid_weight"));
         assert_eq!(back.body().error.param.as_deref(), Some("keys[1].weight"));
     }
 

@@ -400,7 +400,7 @@ mod tests {
             url: "http://proxy.local:3128".into(),
             username: "user".into(),
             password: "proxy-pass-123".into(),
-            ca_cert_pem: String::new(),
+            ca_cert_pem: Default::default(),
         };
         StoredProvider {
             name: "openai".into(),

@@ -34,10 +34,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -98,10 +104,14 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f]{1,128}$").unwrap() });
+            {
+                ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f]{1,128}$\"".into(),
+                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -162,10 +172,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -226,10 +242,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -290,10 +312,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -354,10 +382,14 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f]{1,128}$").unwrap() });
+            {
+                ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f]{1,128}$\"".into(),
+                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -418,10 +450,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -482,10 +520,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -546,10 +590,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -610,10 +660,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -674,10 +730,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -738,10 +800,14 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f]{1,128}$").unwrap() });
+            {
+                ::regress::Regex::new("^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f]{1,128}$\"".into(),
+                    "doesn't match pattern \"^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -802,10 +868,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -866,10 +938,16 @@ pub mod types {
                 return Err("shorter than 1 characters".into());
             }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[^/\\u0000-\\u001f\\u007f]{1,64}$").unwrap() });
+            {
+                ::regress::Regex::new(
+                        "^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    )
+                    .unwrap()
+            });
             if PATTERN.find(value).is_none() {
                 return Err(
-                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f]{1,64}$\"".into(),
+                    "doesn't match pattern \"^[^/\\u0000-\\u001f\\u007f-\\u009f]*[^/\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^/\\u0000-\\u001f\\u007f-\\u009f]*$\""
+                        .into(),
                 );
             }
             Ok(Self(value.to_string()))
@@ -945,7 +1023,7 @@ Some rules span several fields or the stored state and cannot be said in JSON Sc
 
 Properties marked `x-bifrost-secret` hold credentials, which no response, error or log line carries: `value` (a secret field, redacted), `credential-headers` (extra headers whose name carries a credential, such as `Authorization` or `x-api-key`: their values are redacted like secrets), `user-info` (a URL whose user name and password are redacted). Each is sealed at rest when the server has an encryption key, and each redacted form sent back keeps the stored value.
 
-Version: 1.0.0*/
+Version: 2026120300.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -987,7 +1065,7 @@ impl Client {
 }
 impl ClientInfo<crate::Options> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "2026120300.0.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -1043,7 +1121,7 @@ Returns a provider's effective configuration, secrets redacted.
 Sends a `GET` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 ```ignore
 let response = client.get_provider()
     .provider(provider)
@@ -1065,7 +1143,7 @@ Optimistic concurrency: `If-Match` with the `ETag` of a GET makes the write cond
 Sends a `PUT` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `if_none_match`: `*`: create only; 412 when the provider exists. A list of entity tags: 412 when the current `ETag` is one of them.
 - `body`
@@ -1088,7 +1166,7 @@ Removes a provider and returns what was deleted, secrets redacted. `If-Match` ma
 Sends a `DELETE` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 ```ignore
 let response = client.delete_provider()
@@ -1121,7 +1199,7 @@ Returns a provider's keys in creation order, secrets redacted, with `models` as 
 Sends a `GET` request to `/api/providers/{provider}/keys`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 ```ignore
 let response = client.list_provider_keys()
     .provider(provider)
@@ -1138,7 +1216,7 @@ Adds a key to a provider (Bifrost v1.5+). A key without `id` gets a new UUIDv4. 
 Sends a `POST` request to `/api/providers/{provider}/keys`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `body`
 ```ignore
 let response = client.create_provider_key()
@@ -1157,8 +1235,8 @@ Returns one key, secrets redacted, `models` as Bifrost v1.5+ reads it.
 Sends a `GET` request to `/api/providers/{provider}/keys/{key_id}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
-- `key_id`: The key's id: 1 to 128 characters without control characters.
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `key_id`: The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
 ```ignore
 let response = client.get_provider_key()
     .provider(provider)
@@ -1176,8 +1254,8 @@ Replaces one key as a whole (its `id` is the path's). Secrets sent back in their
 Sends a `PUT` request to `/api/providers/{provider}/keys/{key_id}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
-- `key_id`: The key's id: 1 to 128 characters without control characters.
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `key_id`: The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
 - `if_match`: Apply the request only if the provider's current `ETag` (a key's responses carry its provider's) is one of these entity tags; otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `body`
 ```ignore
@@ -1199,8 +1277,8 @@ Removes one key and returns it, secrets redacted. `If-Match` with the provider's
 Sends a `DELETE` request to `/api/providers/{provider}/keys/{key_id}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
-- `key_id`: The key's id: 1 to 128 characters without control characters.
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `key_id`: The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
 - `if_match`: Apply the request only if the provider's current `ETag` (a key's responses carry its provider's) is one of these entity tags; otherwise 412. Without it, the last writer wins, as in Bifrost.
 ```ignore
 let response = client.delete_provider_key()
@@ -1220,7 +1298,7 @@ Every kept revision of a provider, newest first: who, when, what action, which f
 Sends a `GET` request to `/api/providers/{provider}/history`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `before`: Only revisions older than this one (to page back).
 - `limit`: At most this many revisions (1 to 1000, default 100).
 ```ignore
@@ -1241,7 +1319,7 @@ The provider as it was after this revision, redacted as any response. 404 when t
 Sends a `GET` request to `/api/providers/{provider}/history/{revision}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `revision`: The revision number.
 ```ignore
 let response = client.get_provider_revision()
@@ -1260,7 +1338,7 @@ The provider becomes what it was after the given revision, secrets included, as 
 Sends a `POST` request to `/api/providers/{provider}/rollback`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 bytes, without control characters or `/` (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `body`
 ```ignore

@@ -3,7 +3,7 @@
 ///The update body plus the provider's name. `null` means the same as leaving a field out. Fields no Bifrost generation knows are rejected with a 400 naming them.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct AddProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub concurrency_and_buffer_size: ::std::option::Option<ConcurrencyAndBufferSize>,
@@ -26,7 +26,7 @@ pub struct AddProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
     ///Pricing overrides (v1.4.8 to v1.5.0-prerelease3).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub pricing_overrides: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -42,10 +42,10 @@ pub struct AddProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub proxy_config: ::std::option::Option<ProxyConfig>,
     ///Include the raw provider request in responses.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub send_back_raw_request: bool,
     ///Include the raw provider response in responses.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub send_back_raw_response: bool,
     ///Response-only; accepted and ignored, whatever its value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -62,120 +62,120 @@ impl AddProviderRequest {
 ///Request types a custom provider serves, every flag of every Bifrost release (v1.4.0's 25, the rest added up to v1.5.1). A type left out is not allowed.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct AllowedRequests {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_cancel: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_create: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_delete: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_results: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub batch_retrieve: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cached_content_create: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cached_content_delete: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cached_content_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cached_content_retrieve: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cached_content_update: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub chat_completion: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub chat_completion_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_create: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_delete: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_file_content: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_file_create: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_file_delete: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_file_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_file_retrieve: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub container_retrieve: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub count_tokens: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub embedding: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub file_content: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub file_delete: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub file_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub file_retrieve: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub file_upload: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub image_edit: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub image_edit_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub image_generation: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub image_generation_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub image_variation: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub list_models: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub ocr: bool,
     ///Sent by the v1.5 web UI's custom-provider form; Bifrost v1.5 has no such request type and ignores it. Stored and returned as sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub ocr_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub passthrough: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub passthrough_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub realtime: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub rerank: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub responses: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub responses_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub speech: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub speech_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub text_completion: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub text_completion_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub transcription: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub transcription_stream: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub video_delete: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub video_download: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub video_generation: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub video_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub video_remix: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub video_retrieve: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub websocket_responses: bool,
 }
 impl AllowedRequests {
@@ -186,7 +186,7 @@ impl AllowedRequests {
 ///Azure-specific key configuration. Allowed only on azure-based providers. `endpoint`, `client_id`, `client_secret` and `tenant_id` are secrets; `api_version` and `deployments` are not.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct AzureKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_version: ::std::option::Option<crate::types::EnvVar>,
@@ -195,7 +195,7 @@ pub struct AzureKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_secret: ::std::option::Option<crate::types::EnvVar>,
     ///Model name to deployment (v1.4; v1.5+ keeps these in the key's `aliases`; both are kept and each is shown to the generation that reads it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -203,7 +203,7 @@ pub struct AzureKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<crate::types::EnvVar>,
     ///OAuth scopes for Entra ID authentication (v1.4.5+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id: ::std::option::Option<crate::types::EnvVar>,
@@ -216,10 +216,10 @@ impl AzureKeyConfig {
 ///S3 buckets for the Bedrock batch API.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct BatchS3Config {
     ///The buckets.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub buckets: ::std::vec::Vec<S3BucketConfig>,
 }
 impl BatchS3Config {
@@ -230,7 +230,7 @@ impl BatchS3Config {
 ///AWS Bedrock-specific key configuration. Allowed only on bedrock-based providers. Every credential field (`access_key`, `secret_key`, `session_token`, `region`, `arn`, `role_arn`, `external_id`, `session_name`) is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct BedrockKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access_key: ::std::option::Option<crate::types::EnvVar>,
@@ -239,7 +239,7 @@ pub struct BedrockKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub batch_s3_config: ::std::option::Option<BatchS3Config>,
     ///Model name to inference profile or deployment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -265,7 +265,7 @@ impl BedrockKeyConfig {
         Default::default()
     }
 }
-///Error response, Bifrost's shape. Every error of this server has it, dropshot's own included. Deviation from Bifrost: `event_id` and `type`, which Bifrost fills for provider errors, are left out (this API reports no provider errors).
+///Error response, Bifrost's shape. Every error of this server has it, dropshot's own included. Deviation from Bifrost: `event_id` and `type`, which Bifrost fills for provider errors, are left out (this API reports no provider errors). `status_code` is optional: Bifrost leaves it out when it was not set; this server always sends it.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct BifrostError {
@@ -274,7 +274,8 @@ pub struct BifrostError {
     ///Always false: the error is about the request, not a provider.
     pub is_bifrost_error: bool,
     ///The HTTP status code.
-    pub status_code: i64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status_code: ::std::option::Option<i64>,
 }
 impl BifrostError {
     pub fn builder() -> builder::BifrostError {
@@ -300,7 +301,7 @@ impl BifrostErrorExtraFields {
 ///Every change after `since`, oldest first, and the store's latest revision.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ChangesResponse {
     pub changes: ::std::vec::Vec<ProviderChange>,
     ///The store's latest revision: watch again from it.
@@ -314,7 +315,7 @@ impl ChangesResponse {
 ///Concurrency settings. Absent: concurrency 1000, buffer_size 5000.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ConcurrencyAndBufferSize {
     ///Size of the request queue, 1 to 1000000.
     #[serde(default = "defaults::default_u64::<i64, 5000>")]
@@ -339,19 +340,19 @@ impl ConcurrencyAndBufferSize {
 ///Configuration of a custom provider (a provider whose name is not a standard one). Required for custom providers, forbidden for standard ones. `base_provider_type` cannot change, and the block cannot be removed, once the provider exists. A bedrock-based custom provider cannot be keyless.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct CustomProviderConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allowed_requests: ::std::option::Option<AllowedRequests>,
-    pub base_provider_type: ModelProvider,
+    pub base_provider_type: crate::types::ModelProvider,
     ///The upstream ends a stream at `finish_reason` without `[DONE]` (v2.1+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub does_not_send_done_marker: bool,
     ///Whether the provider needs no keys; a keyless provider takes no keys.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub is_key_less: bool,
     ///Request type (as in `allowed_requests`) to a path starting with `/`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub request_path_overrides: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -365,7 +366,7 @@ impl CustomProviderConfig {
 ///Databricks-specific key configuration (v2.1+). `client_secret` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct DatabricksKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_format: ::std::option::Option<::std::string::String>,
@@ -386,13 +387,13 @@ impl DatabricksKeyConfig {
 ///A secret or other value that may be a reference, in the object form every Bifrost generation reads: `{value, env_var, from_env}` (v1.4, v1.5) plus `type` and `ref` (v1.6+). Responses always carry `value`, `env_var`, `from_env` and `type`, and `ref` for a reference. For a secret field responses never carry the stored value: it is redacted (empty stays empty; 8 characters or fewer become that many `*`; longer ones the first 4 characters, 24 `*` and the last 4); a reference, in any field, shows itself with the redacted value it resolves to on the server's host (empty when the variable is unset there or may not be read, and the provider's `status` is then `error`): unlike Bifrost, which shows a non-secret field's resolved value in full, no field shows the server's environment. Sending the current redacted form back keeps the stored secret; any other redacted-looking value is a 400.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct EnvVar {
     ///`env.NAME` when the value is read from the environment variable NAME (v1.4+); empty otherwise. `NAME` alone is read as `env.NAME` when `from_env` is true.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub env_var: ::std::string::String,
     ///True when the value is read from the environment (v1.4+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub from_env: bool,
     ///Accepted on input (an intermediate v1.5 form).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -408,9 +409,9 @@ pub struct EnvVar {
     pub secret_ref: ::std::option::Option<::std::string::String>,
     ///`plain_text`, `env` or `vault` (v1.6+); when given it decides how `ref` or `value` is read.
     #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-    pub type_: ::std::option::Option<SecretType>,
+    pub type_: ::std::option::Option<crate::types::SecretType>,
     ///The value itself (redacted in responses when the field is a secret); `env.NAME` or `vault.PATH` here is a reference.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub value: ::std::string::String,
     ///Accepted on input (an intermediate v1.5 form): the vault reference when `from_vault` is true.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -421,12 +422,13 @@ impl EnvVar {
         Default::default()
     }
 }
-///What went wrong. Deviation from Bifrost: `type` and `event_id` are left out.
+///What went wrong. Deviation from Bifrost: `type` and `event_id` are left out. Bifrost's own errors carry only `message` (and `type`, `event_id` for provider errors): `code` and `param` are optional; this server always sends `code`.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ErrorField {
     ///Stable snake_case identifier (the README lists them).
-    pub code: ::std::string::String,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub code: ::std::option::Option<::std::string::String>,
     ///For people.
     pub message: ::std::string::String,
     ///Dotted path of the offending field (`keys[2].weight`), where there is one.
@@ -441,7 +443,7 @@ impl ErrorField {
 ///GitHub Copilot-specific key configuration (v2.1+). `private_key` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct GithubCopilotKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::string::String>,
@@ -474,7 +476,7 @@ impl HealthResponse {
 ///A provider's revisions, newest first.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct HistoryResponse {
     pub revisions: ::std::vec::Vec<Revision>,
     ///How many revisions of the provider are kept.
@@ -488,10 +490,10 @@ impl HistoryResponse {
 ///Hugging Face-specific key configuration. Allowed only on huggingface-based providers.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct HuggingfaceKeyConfig {
     ///Model name to deployment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -505,10 +507,10 @@ impl HuggingfaceKeyConfig {
 ///An API key of a provider. Inside a provider body (v1.4) keys are matched to stored keys by `id`: a stored key whose id is not in the body is deleted, a key without `id` gets a new UUIDv4, a key with an unknown id is created with that id; responses list keys in the order of the body. Through `/api/providers/{provider}/keys` (v1.5+) one key is read or written at a time. `status`, `description` and `config_hash` are response-only: accepted and ignored.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct Key {
     ///User-facing model name to provider model identifier (v1.5+): sources and targets non-empty, without leading or trailing whitespace, sources unique case-insensitively.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub aliases: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -518,7 +520,7 @@ pub struct Key {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bedrock_key_config: ::std::option::Option<BedrockKeyConfig>,
     ///Models this key must not serve (v1.4.17+). `*` blocks every model and stands alone; no name twice.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub blacklisted_models: ::std::vec::Vec<::std::string::String>,
     ///In a request: response-only; accepted and ignored. In a response: set for a key that came from config.json, an opaque keyed hash of its entry, as the provider's `config_hash`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -539,10 +541,10 @@ pub struct Key {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     ///Models this key can serve. Inside a provider body (v1.4): empty means all. Through `/keys` (v1.5+): `["*"]` means all and empty means none. `[""]` (terraform-provider-bifrost's spelling) means all, is stored as sent and shown as `[""]` inside a provider body and `["*"]` through `/keys`. `*` with other names, an empty name beside others, or a name twice, is a 400.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub models: ::std::vec::Vec<::std::string::String>,
     ///Name of the key; a non-empty name is unique within the provider.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ollama_key_config: ::std::option::Option<OllamaKeyConfig>,
@@ -557,7 +559,7 @@ pub struct Key {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_anthropic_endpoints: ::std::option::Option<bool>,
     ///Whether the key is used for the batch API.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub use_for_batch_api: bool,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<crate::types::EnvVar>,
@@ -606,7 +608,7 @@ impl Key {
 ///A provider's keys, in creation order, secrets redacted, `models` as v1.5+ reads them (`["*"]`: all).
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ListProviderKeysResponse {
     pub keys: ::std::vec::Vec<Key>,
     pub total: i64,
@@ -619,7 +621,7 @@ impl ListProviderKeysResponse {
 ///Every stored provider, sorted by name.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ListProvidersResponse {
     ///The providers, sorted by name.
     pub providers: ::std::vec::Vec<ProviderResponse>,
@@ -631,223 +633,43 @@ impl ListProvidersResponse {
         Default::default()
     }
 }
-///Every standard provider name of every Bifrost release: the 19 of v1.4.0 (the seed's enum), `replicate` (v1.4.6), `vllm` and `runway` (v1.4.8), `fireworks` (v1.4.20), and `bedrock_mantle`, `deepseek`, `opencode-go`, `opencode-zen`, `runware`, `sarvam`, `wafer`, `zro`, `databricks`, `github_copilot` (v1.5.14 to v2.1). Any other provider name is a custom provider.
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
-pub enum ModelProvider {
-    #[serde(rename = "openai")]
-    Openai,
-    #[serde(rename = "azure")]
-    Azure,
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    #[serde(rename = "bedrock")]
-    Bedrock,
-    #[serde(rename = "cohere")]
-    Cohere,
-    #[serde(rename = "vertex")]
-    Vertex,
-    #[serde(rename = "mistral")]
-    Mistral,
-    #[serde(rename = "ollama")]
-    Ollama,
-    #[serde(rename = "groq")]
-    Groq,
-    #[serde(rename = "sgl")]
-    Sgl,
-    #[serde(rename = "parasail")]
-    Parasail,
-    #[serde(rename = "perplexity")]
-    Perplexity,
-    #[serde(rename = "cerebras")]
-    Cerebras,
-    #[serde(rename = "gemini")]
-    Gemini,
-    #[serde(rename = "openrouter")]
-    Openrouter,
-    #[serde(rename = "elevenlabs")]
-    Elevenlabs,
-    #[serde(rename = "huggingface")]
-    Huggingface,
-    #[serde(rename = "nebius")]
-    Nebius,
-    #[serde(rename = "xai")]
-    Xai,
-    #[serde(rename = "replicate")]
-    Replicate,
-    #[serde(rename = "vllm")]
-    Vllm,
-    #[serde(rename = "runway")]
-    Runway,
-    #[serde(rename = "fireworks")]
-    Fireworks,
-    #[serde(rename = "bedrock_mantle")]
-    BedrockMantle,
-    #[serde(rename = "deepseek")]
-    Deepseek,
-    #[serde(rename = "opencode-go")]
-    OpencodeGo,
-    #[serde(rename = "opencode-zen")]
-    OpencodeZen,
-    #[serde(rename = "runware")]
-    Runware,
-    #[serde(rename = "sarvam")]
-    Sarvam,
-    #[serde(rename = "wafer")]
-    Wafer,
-    #[serde(rename = "zro")]
-    Zro,
-    #[serde(rename = "databricks")]
-    Databricks,
-    #[serde(rename = "github_copilot")]
-    GithubCopilot,
-}
-impl ::std::fmt::Display for ModelProvider {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Openai => f.write_str("openai"),
-            Self::Azure => f.write_str("azure"),
-            Self::Anthropic => f.write_str("anthropic"),
-            Self::Bedrock => f.write_str("bedrock"),
-            Self::Cohere => f.write_str("cohere"),
-            Self::Vertex => f.write_str("vertex"),
-            Self::Mistral => f.write_str("mistral"),
-            Self::Ollama => f.write_str("ollama"),
-            Self::Groq => f.write_str("groq"),
-            Self::Sgl => f.write_str("sgl"),
-            Self::Parasail => f.write_str("parasail"),
-            Self::Perplexity => f.write_str("perplexity"),
-            Self::Cerebras => f.write_str("cerebras"),
-            Self::Gemini => f.write_str("gemini"),
-            Self::Openrouter => f.write_str("openrouter"),
-            Self::Elevenlabs => f.write_str("elevenlabs"),
-            Self::Huggingface => f.write_str("huggingface"),
-            Self::Nebius => f.write_str("nebius"),
-            Self::Xai => f.write_str("xai"),
-            Self::Replicate => f.write_str("replicate"),
-            Self::Vllm => f.write_str("vllm"),
-            Self::Runway => f.write_str("runway"),
-            Self::Fireworks => f.write_str("fireworks"),
-            Self::BedrockMantle => f.write_str("bedrock_mantle"),
-            Self::Deepseek => f.write_str("deepseek"),
-            Self::OpencodeGo => f.write_str("opencode-go"),
-            Self::OpencodeZen => f.write_str("opencode-zen"),
-            Self::Runware => f.write_str("runware"),
-            Self::Sarvam => f.write_str("sarvam"),
-            Self::Wafer => f.write_str("wafer"),
-            Self::Zro => f.write_str("zro"),
-            Self::Databricks => f.write_str("databricks"),
-            Self::GithubCopilot => f.write_str("github_copilot"),
-        }
-    }
-}
-impl ::std::str::FromStr for ModelProvider {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "openai" => Ok(Self::Openai),
-            "azure" => Ok(Self::Azure),
-            "anthropic" => Ok(Self::Anthropic),
-            "bedrock" => Ok(Self::Bedrock),
-            "cohere" => Ok(Self::Cohere),
-            "vertex" => Ok(Self::Vertex),
-            "mistral" => Ok(Self::Mistral),
-            "ollama" => Ok(Self::Ollama),
-            "groq" => Ok(Self::Groq),
-            "sgl" => Ok(Self::Sgl),
-            "parasail" => Ok(Self::Parasail),
-            "perplexity" => Ok(Self::Perplexity),
-            "cerebras" => Ok(Self::Cerebras),
-            "gemini" => Ok(Self::Gemini),
-            "openrouter" => Ok(Self::Openrouter),
-            "elevenlabs" => Ok(Self::Elevenlabs),
-            "huggingface" => Ok(Self::Huggingface),
-            "nebius" => Ok(Self::Nebius),
-            "xai" => Ok(Self::Xai),
-            "replicate" => Ok(Self::Replicate),
-            "vllm" => Ok(Self::Vllm),
-            "runway" => Ok(Self::Runway),
-            "fireworks" => Ok(Self::Fireworks),
-            "bedrock_mantle" => Ok(Self::BedrockMantle),
-            "deepseek" => Ok(Self::Deepseek),
-            "opencode-go" => Ok(Self::OpencodeGo),
-            "opencode-zen" => Ok(Self::OpencodeZen),
-            "runware" => Ok(Self::Runware),
-            "sarvam" => Ok(Self::Sarvam),
-            "wafer" => Ok(Self::Wafer),
-            "zro" => Ok(Self::Zro),
-            "databricks" => Ok(Self::Databricks),
-            "github_copilot" => Ok(Self::GithubCopilot),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ModelProvider {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ModelProvider {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
 ///Network configuration for provider connections. Absent: every field takes its default.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct NetworkConfig {
     ///Allow RFC 1918 addresses for the provider (v1.5.9+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub allow_private_network: bool,
     ///Base URL for the provider: empty, or an absolute http or https URL. User-info in it (`https://user:password@host`) is a credential: responses show it redacted, and the URL shown sent back keeps the stored one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub base_url: ::std::string::String,
     ///Beta header prefix to whether it is supported (v1.4.19+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub beta_header_overrides: ::std::collections::BTreeMap<::std::string::String, bool>,
     ///PEM CA certificate to trust towards the provider (v1.4.12+); a secret, shown as `<REDACTED>` (an `env.NAME` reference shows itself).
     #[serde(default = "defaults::network_config_ca_cert_pem")]
-    pub ca_cert_pem: String,
+    pub ca_cert_pem: crate::types::StringSecret,
     ///Default timeout for requests, 1 to 172800 seconds (48 h, the most Bifrost's UI offers); 0 means the default.
     #[serde(default = "defaults::default_u64::<i64, 30>")]
     pub default_request_timeout_in_seconds: i64,
     ///Force HTTP/2 towards the provider (v1.4.15+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub enforce_http2: bool,
     ///Additional headers sent with every request: valid header names, unique case-insensitively, and values without CR, LF or NUL; at most 64. A header whose name carries a credential (`Authorization`, `Proxy-Authorization`, `Cookie`, `x-api-key`, `api-key`, `x-goog-api-key`, or any name containing `auth`, `token`, `secret`, `passw`, `api-key`, `apikey`, `credential`, `cookie`, `session` or `signature`) is a secret: its value is redacted in responses, and that redacted form sent back keeps the stored value (another redacted form is a 400).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub extra_headers: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
     >,
     ///Skip TLS certificate verification towards the provider (v1.4.12+).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub insecure_skip_verify: bool,
     ///Most TCP connections per provider host, 1 to 10000 (v1.4.15+); 0 means the default.
     #[serde(default = "defaults::default_u64::<i64, 5000>")]
     pub max_conns_per_host: i64,
     ///Maximum number of retries, 0 to 100.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub max_retries: i64,
     ///Initial backoff: milliseconds or a Go duration string, 100 ms to 1000000 ms, at most `retry_backoff_max`; 0 or less means the default.
     #[serde(default = "defaults::network_config_retry_backoff_initial")]
@@ -894,7 +716,7 @@ impl NetworkConfig {
 ///Ollama-specific key configuration (v1.5+). `url` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct OllamaKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<crate::types::EnvVar>,
@@ -907,10 +729,10 @@ impl OllamaKeyConfig {
 ///OpenAI-specific provider settings (v1.4.17+).
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct OpenAiConfig {
     ///Force `store=false` on every outgoing OpenAI request.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub disable_store: bool,
 }
 impl OpenAiConfig {
@@ -924,7 +746,7 @@ impl OpenAiConfig {
 pub struct PromptCacheConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_inject: ::std::option::Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub cache_control_injection_points: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -939,7 +761,7 @@ impl PromptCacheConfig {
 ///One revision, as the change feed shows it.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProviderChange {
     pub action: RevisionAction,
     pub at: ::std::string::String,
@@ -956,7 +778,7 @@ impl ProviderChange {
 ///Capture an upstream request id from a response header.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProviderRequestIdConfig {
     pub enabled: bool,
     ///The response header to capture: an HTTP header name (token characters), not a sensitive one (`Authorization`, `Cookie`, …).
@@ -968,10 +790,10 @@ impl ProviderRequestIdConfig {
         Default::default()
     }
 }
-///A provider's effective configuration, defaults included, with every secret redacted. Deviation from Bifrost: `name` is a string, not `ModelProvider`, because custom providers have names of their own.
+///A provider's effective configuration, defaults included, with every secret redacted. Deviation from Bifrost: `name` is a string, not `ModelProvider`, because custom providers have names of their own. It describes what every Bifrost generation answers, so that the models read them all: members a generation leaves out are optional (`keys` from v1.5, `provider_status` before v1.4.7, `status` when empty from v1.4.7, `store_raw_request_response` before v1.4.17), and `keys` is `null` in a v1.4 DELETE body (read as none). This server always sends every member it lists here (its own tests and the conformance runner's `contract` profile check it).
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProviderResponse {
     pub concurrency_and_buffer_size: ConcurrencyAndBufferSize,
     ///Set when the provider came from config.json, and kept unchanged by API writes; it changes exactly when the provider's entry in the file does. An opaque value (64 hex digits): an HMAC-SHA-256 under a key the store keeps (or one derived from the encryption key), not Bifrost's bare SHA-256, which, taken over the entry's literal secrets, would let anyone test guesses of them offline. Bifrost tooling that only tests for its presence or compares it sees what it expects.
@@ -979,14 +801,18 @@ pub struct ProviderResponse {
     pub config_hash: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_provider_config: ::std::option::Option<CustomProviderConfig>,
+    ///Bifrost v1.4.7+: what an operational `status` such as `list_models_failed` is about. This server does not send it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub description: ::std::option::Option<::std::string::String>,
     ///The provider's keys, secrets redacted, `models` as v1.4 reads them (empty: all).
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub keys: ::std::vec::Vec<Key>,
     ///The provider's name.
     pub name: ::std::string::String,
     pub network_config: NetworkConfig,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub pricing_overrides: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -994,178 +820,57 @@ pub struct ProviderResponse {
     pub prompt_cache: ::std::option::Option<PromptCacheConfig>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider_request_id: ::std::option::Option<ProviderRequestIdConfig>,
-    pub provider_status: ProviderStatus,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider_status: ::std::option::Option<crate::types::ProviderStatus>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub proxy_config: ::std::option::Option<ProxyConfig>,
     ///Include the raw provider request in responses.
     pub send_back_raw_request: bool,
     ///Include the raw provider response in responses.
     pub send_back_raw_response: bool,
-    pub status: ProviderStatus,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub status: ::std::option::Option<crate::types::ProviderStatus>,
     ///Capture raw requests and responses for logging only.
-    pub store_raw_request_response: bool,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub store_raw_request_response: ::std::option::Option<bool>,
 }
 impl ProviderResponse {
     pub fn builder() -> builder::ProviderResponse {
         Default::default()
     }
 }
-///`active` for a stored provider whose configuration can be used; `error` when it cannot be used as stored here (a reference whose variable is unset on the server's host). `status` (v1.4.0 to v1.4.6) and `provider_status` (v1.4.7+) carry the same value. `deleted` is never returned.
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
-pub enum ProviderStatus {
-    #[serde(rename = "active")]
-    Active,
-    #[serde(rename = "error")]
-    Error,
-    #[serde(rename = "deleted")]
-    Deleted,
-}
-impl ::std::fmt::Display for ProviderStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::Active => f.write_str("active"),
-            Self::Error => f.write_str("error"),
-            Self::Deleted => f.write_str("deleted"),
-        }
-    }
-}
-impl ::std::str::FromStr for ProviderStatus {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "active" => Ok(Self::Active),
-            "error" => Ok(Self::Error),
-            "deleted" => Ok(Self::Deleted),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ProviderStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ProviderStatus {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
 ///Proxy configuration. `http` needs an http or https `url`, `socks5` a socks5 or socks5h one. `password` and `ca_cert_pem` are secrets and show as `<REDACTED>`; sending `<REDACTED>` back keeps the stored value.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ProxyConfig {
     ///PEM CA certificate of the proxy (secret, as `password`). A string, or (v1.5+) a secret object.
     #[serde(default = "defaults::proxy_config_ca_cert_pem")]
-    pub ca_cert_pem: String,
+    pub ca_cert_pem: crate::types::StringSecret,
     ///Proxy password (secret): shown as `<REDACTED>`, which sent back keeps the stored value. A string, or (v1.5+) a secret object.
     #[serde(default = "defaults::proxy_config_password")]
-    pub password: String,
+    pub password: crate::types::StringSecret,
     #[serde(rename = "type")]
-    pub type_: ProxyType,
+    pub type_: crate::types::ProxyType,
     ///Proxy URL; an `env.NAME` reference is kept as such. A string, or (v1.5+) a secret object. User-info in it (`http://user:password@proxy`) is a credential: responses show it redacted, and the URL shown sent back keeps the stored one.
     #[serde(default = "defaults::proxy_config_url")]
-    pub url: String,
+    pub url: crate::types::StringSecret,
     ///Proxy user name. A string, or (v1.5+) a secret object.
     #[serde(default = "defaults::proxy_config_username")]
-    pub username: String,
+    pub username: crate::types::StringSecret,
 }
 impl ProxyConfig {
     pub fn builder() -> builder::ProxyConfig {
         Default::default()
     }
 }
-///Kind of proxy.
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
-pub enum ProxyType {
-    #[serde(rename = "none")]
-    None,
-    #[serde(rename = "http")]
-    Http,
-    #[serde(rename = "socks5")]
-    Socks5,
-    #[serde(rename = "environment")]
-    Environment,
-}
-impl ::std::fmt::Display for ProxyType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::None => f.write_str("none"),
-            Self::Http => f.write_str("http"),
-            Self::Socks5 => f.write_str("socks5"),
-            Self::Environment => f.write_str("environment"),
-        }
-    }
-}
-impl ::std::str::FromStr for ProxyType {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "none" => Ok(Self::None),
-            "http" => Ok(Self::Http),
-            "socks5" => Ok(Self::Socks5),
-            "environment" => Ok(Self::Environment),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for ProxyType {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for ProxyType {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
 ///Replicate-specific key configuration (v1.4.6+). Allowed only on replicate-based providers.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct ReplicateKeyConfig {
     ///Model name to deployment (v1.4.6 to v1.4.23).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -1182,7 +887,7 @@ impl ReplicateKeyConfig {
 ///One accepted write to a provider.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct Revision {
     pub action: RevisionAction,
     ///The request's `X-Bifrost-Actor` header when given, else `admin` (a server with an admin token) or `anonymous`; `config_file` for the file.
@@ -1326,7 +1031,7 @@ impl ::std::convert::TryFrom<::std::string::String> for RevisionSource {
 ///The revision to go back to.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct RollbackRequest {
     ///A revision of this provider that is still kept (not a delete).
     pub revision: i64,
@@ -1339,15 +1044,15 @@ impl RollbackRequest {
 ///An S3 bucket used by the Bedrock batch API.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct S3BucketConfig {
     ///Bucket name.
     pub bucket_name: ::std::string::String,
     ///Whether this bucket is the default one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub is_default: bool,
     ///Key prefix inside the bucket.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub prefix: ::std::string::String,
 }
 impl S3BucketConfig {
@@ -1355,70 +1060,10 @@ impl S3BucketConfig {
         Default::default()
     }
 }
-///What a secret holds (Bifrost v1.6+ `SecretVar`): a literal, an environment reference or a vault reference.
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[derive(
-    ::serde::Deserialize,
-    ::serde::Serialize,
-    Clone,
-    Copy,
-    Debug,
-    Eq,
-    Hash,
-    Ord,
-    PartialEq,
-    PartialOrd
-)]
-pub enum SecretType {
-    #[serde(rename = "plain_text")]
-    PlainText,
-    #[serde(rename = "env")]
-    Env,
-    #[serde(rename = "vault")]
-    Vault,
-}
-impl ::std::fmt::Display for SecretType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        match *self {
-            Self::PlainText => f.write_str("plain_text"),
-            Self::Env => f.write_str("env"),
-            Self::Vault => f.write_str("vault"),
-        }
-    }
-}
-impl ::std::str::FromStr for SecretType {
-    type Err = self::error::ConversionError;
-    fn from_str(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        match value {
-            "plain_text" => Ok(Self::PlainText),
-            "env" => Ok(Self::Env),
-            "vault" => Ok(Self::Vault),
-            _ => Err("invalid value".into()),
-        }
-    }
-}
-impl ::std::convert::TryFrom<&str> for SecretType {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: &str,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
-impl ::std::convert::TryFrom<::std::string::String> for SecretType {
-    type Error = self::error::ConversionError;
-    fn try_from(
-        value: ::std::string::String,
-    ) -> ::std::result::Result<Self, self::error::ConversionError> {
-        value.parse()
-    }
-}
 ///SGLang-specific key configuration (v1.5+). `url` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct SglKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<crate::types::EnvVar>,
@@ -1431,7 +1076,7 @@ impl SglKeyConfig {
 ///The whole desired state of a provider (full replacement): a block left out takes its default, never its old value; only a secret sent back in its redacted form keeps the stored value. the response-only fields of every generation (`name`, `status`, `provider_status`, `description`, `config_hash`) are accepted and ignored, so a GET body can be PUT back as it is. `null` means the same as leaving a field out. Fields no Bifrost generation knows are rejected with a 400 naming them.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct UpdateProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub concurrency_and_buffer_size: ::std::option::Option<ConcurrencyAndBufferSize>,
@@ -1454,7 +1099,7 @@ pub struct UpdateProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
     ///Pricing overrides (v1.4.8 to v1.5.0-prerelease3).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub pricing_overrides: ::std::vec::Vec<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
@@ -1468,10 +1113,10 @@ pub struct UpdateProviderRequest {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub proxy_config: ::std::option::Option<ProxyConfig>,
     ///Include the raw provider request in responses.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub send_back_raw_request: bool,
     ///Include the raw provider response in responses.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub send_back_raw_response: bool,
     ///Response-only; accepted and ignored, whatever its value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1488,12 +1133,12 @@ impl UpdateProviderRequest {
 ///Vertex-specific key configuration. Allowed only on vertex-based providers. `project_id`, `project_number`, `region` and `auth_credentials` are secrets.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct VertexKeyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_credentials: ::std::option::Option<crate::types::EnvVar>,
     ///Model name to Vertex endpoint or deployment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub deployments: ::std::collections::BTreeMap<
         ::std::string::String,
         ::std::string::String,
@@ -1513,7 +1158,7 @@ impl VertexKeyConfig {
 ///vLLM-specific key configuration (v1.4.8+). `url` is a secret.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct VllmKeyConfig {
     ///Exact model name served by this vLLM instance.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3304,7 +2949,10 @@ pub mod builder {
             ::std::string::String,
         >,
         is_bifrost_error: ::std::result::Result<bool, ::std::string::String>,
-        status_code: ::std::result::Result<i64, ::std::string::String>,
+        status_code: ::std::result::Result<
+            ::std::option::Option<i64>,
+            ::std::string::String,
+        >,
     }
     impl ::std::default::Default for BifrostError {
         fn default() -> Self {
@@ -3314,7 +2962,7 @@ pub mod builder {
                 is_bifrost_error: Err(
                     "no value supplied for is_bifrost_error".to_string(),
                 ),
-                status_code: Err("no value supplied for status_code".to_string()),
+                status_code: Ok(Default::default()),
             }
         }
     }
@@ -3355,7 +3003,7 @@ pub mod builder {
         }
         pub fn status_code<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<i64>,
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
             T::Error: ::std::fmt::Display,
         {
             self.status_code = value
@@ -3602,7 +3250,7 @@ pub mod builder {
             ::std::string::String,
         >,
         base_provider_type: ::std::result::Result<
-            super::ModelProvider,
+            crate::types::ModelProvider,
             ::std::string::String,
         >,
         does_not_send_done_marker: ::std::result::Result<bool, ::std::string::String>,
@@ -3640,7 +3288,7 @@ pub mod builder {
         }
         pub fn base_provider_type<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::ModelProvider>,
+            T: ::std::convert::TryInto<crate::types::ModelProvider>,
             T::Error: ::std::fmt::Display,
         {
             self.base_provider_type = value
@@ -3867,7 +3515,7 @@ pub mod builder {
             ::std::string::String,
         >,
         type_: ::std::result::Result<
-            ::std::option::Option<super::SecretType>,
+            ::std::option::Option<crate::types::SecretType>,
             ::std::string::String,
         >,
         value: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -3964,7 +3612,7 @@ pub mod builder {
         }
         pub fn type_<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::SecretType>>,
+            T: ::std::convert::TryInto<::std::option::Option<crate::types::SecretType>>,
             T::Error: ::std::fmt::Display,
         {
             self.type_ = value
@@ -4030,7 +3678,10 @@ pub mod builder {
     }
     #[derive(Clone, Debug)]
     pub struct ErrorField {
-        code: ::std::result::Result<::std::string::String, ::std::string::String>,
+        code: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
         message: ::std::result::Result<::std::string::String, ::std::string::String>,
         param: ::std::result::Result<
             ::std::option::Option<::std::string::String>,
@@ -4040,7 +3691,7 @@ pub mod builder {
     impl ::std::default::Default for ErrorField {
         fn default() -> Self {
             Self {
-                code: Err("no value supplied for code".to_string()),
+                code: Ok(Default::default()),
                 message: Err("no value supplied for message".to_string()),
                 param: Ok(Default::default()),
             }
@@ -4049,7 +3700,7 @@ pub mod builder {
     impl ErrorField {
         pub fn code<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::string::String>,
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
             T::Error: ::std::fmt::Display,
         {
             self.code = value
@@ -4954,7 +4605,10 @@ pub mod builder {
             ::std::collections::BTreeMap<::std::string::String, bool>,
             ::std::string::String,
         >,
-        ca_cert_pem: ::std::result::Result<String, ::std::string::String>,
+        ca_cert_pem: ::std::result::Result<
+            crate::types::StringSecret,
+            ::std::string::String,
+        >,
         default_request_timeout_in_seconds: ::std::result::Result<
             i64,
             ::std::string::String,
@@ -5056,7 +4710,7 @@ pub mod builder {
         }
         pub fn ca_cert_pem<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<String>,
+            T: ::std::convert::TryInto<crate::types::StringSecret>,
             T::Error: ::std::fmt::Display,
         {
             self.ca_cert_pem = value
@@ -5616,6 +5270,10 @@ pub mod builder {
             ::std::option::Option<super::CustomProviderConfig>,
             ::std::string::String,
         >,
+        description: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
         keys: ::std::result::Result<::std::vec::Vec<super::Key>, ::std::string::String>,
         name: ::std::result::Result<::std::string::String, ::std::string::String>,
         network_config: ::std::result::Result<
@@ -5641,7 +5299,7 @@ pub mod builder {
             ::std::string::String,
         >,
         provider_status: ::std::result::Result<
-            super::ProviderStatus,
+            ::std::option::Option<crate::types::ProviderStatus>,
             ::std::string::String,
         >,
         proxy_config: ::std::result::Result<
@@ -5650,8 +5308,14 @@ pub mod builder {
         >,
         send_back_raw_request: ::std::result::Result<bool, ::std::string::String>,
         send_back_raw_response: ::std::result::Result<bool, ::std::string::String>,
-        status: ::std::result::Result<super::ProviderStatus, ::std::string::String>,
-        store_raw_request_response: ::std::result::Result<bool, ::std::string::String>,
+        status: ::std::result::Result<
+            ::std::option::Option<crate::types::ProviderStatus>,
+            ::std::string::String,
+        >,
+        store_raw_request_response: ::std::result::Result<
+            ::std::option::Option<bool>,
+            ::std::string::String,
+        >,
     }
     impl ::std::default::Default for ProviderResponse {
         fn default() -> Self {
@@ -5661,16 +5325,15 @@ pub mod builder {
                 ),
                 config_hash: Ok(Default::default()),
                 custom_provider_config: Ok(Default::default()),
-                keys: Err("no value supplied for keys".to_string()),
+                description: Ok(Default::default()),
+                keys: Ok(Default::default()),
                 name: Err("no value supplied for name".to_string()),
                 network_config: Err("no value supplied for network_config".to_string()),
                 openai_config: Ok(Default::default()),
                 pricing_overrides: Ok(Default::default()),
                 prompt_cache: Ok(Default::default()),
                 provider_request_id: Ok(Default::default()),
-                provider_status: Err(
-                    "no value supplied for provider_status".to_string(),
-                ),
+                provider_status: Ok(Default::default()),
                 proxy_config: Ok(Default::default()),
                 send_back_raw_request: Err(
                     "no value supplied for send_back_raw_request".to_string(),
@@ -5678,10 +5341,8 @@ pub mod builder {
                 send_back_raw_response: Err(
                     "no value supplied for send_back_raw_response".to_string(),
                 ),
-                status: Err("no value supplied for status".to_string()),
-                store_raw_request_response: Err(
-                    "no value supplied for store_raw_request_response".to_string(),
-                ),
+                status: Ok(Default::default()),
+                store_raw_request_response: Ok(Default::default()),
             }
         }
     }
@@ -5725,6 +5386,18 @@ pub mod builder {
                     format!(
                         "error converting supplied value for custom_provider_config: {e}"
                     )
+                });
+            self
+        }
+        pub fn description<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.description = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for description: {e}")
                 });
             self
         }
@@ -5818,7 +5491,9 @@ pub mod builder {
         }
         pub fn provider_status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::ProviderStatus>,
+            T: ::std::convert::TryInto<
+                ::std::option::Option<crate::types::ProviderStatus>,
+            >,
             T::Error: ::std::fmt::Display,
         {
             self.provider_status = value
@@ -5870,7 +5545,9 @@ pub mod builder {
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::ProviderStatus>,
+            T: ::std::convert::TryInto<
+                ::std::option::Option<crate::types::ProviderStatus>,
+            >,
             T::Error: ::std::fmt::Display,
         {
             self.status = value
@@ -5880,7 +5557,7 @@ pub mod builder {
         }
         pub fn store_raw_request_response<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<bool>,
+            T: ::std::convert::TryInto<::std::option::Option<bool>>,
             T::Error: ::std::fmt::Display,
         {
             self.store_raw_request_response = value
@@ -5902,6 +5579,7 @@ pub mod builder {
                 concurrency_and_buffer_size: value.concurrency_and_buffer_size?,
                 config_hash: value.config_hash?,
                 custom_provider_config: value.custom_provider_config?,
+                description: value.description?,
                 keys: value.keys?,
                 name: value.name?,
                 network_config: value.network_config?,
@@ -5924,6 +5602,7 @@ pub mod builder {
                 concurrency_and_buffer_size: Ok(value.concurrency_and_buffer_size),
                 config_hash: Ok(value.config_hash),
                 custom_provider_config: Ok(value.custom_provider_config),
+                description: Ok(value.description),
                 keys: Ok(value.keys),
                 name: Ok(value.name),
                 network_config: Ok(value.network_config),
@@ -5942,11 +5621,20 @@ pub mod builder {
     }
     #[derive(Clone, Debug)]
     pub struct ProxyConfig {
-        ca_cert_pem: ::std::result::Result<String, ::std::string::String>,
-        password: ::std::result::Result<String, ::std::string::String>,
-        type_: ::std::result::Result<super::ProxyType, ::std::string::String>,
-        url: ::std::result::Result<String, ::std::string::String>,
-        username: ::std::result::Result<String, ::std::string::String>,
+        ca_cert_pem: ::std::result::Result<
+            crate::types::StringSecret,
+            ::std::string::String,
+        >,
+        password: ::std::result::Result<
+            crate::types::StringSecret,
+            ::std::string::String,
+        >,
+        type_: ::std::result::Result<crate::types::ProxyType, ::std::string::String>,
+        url: ::std::result::Result<crate::types::StringSecret, ::std::string::String>,
+        username: ::std::result::Result<
+            crate::types::StringSecret,
+            ::std::string::String,
+        >,
     }
     impl ::std::default::Default for ProxyConfig {
         fn default() -> Self {
@@ -5962,7 +5650,7 @@ pub mod builder {
     impl ProxyConfig {
         pub fn ca_cert_pem<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<String>,
+            T: ::std::convert::TryInto<crate::types::StringSecret>,
             T::Error: ::std::fmt::Display,
         {
             self.ca_cert_pem = value
@@ -5974,7 +5662,7 @@ pub mod builder {
         }
         pub fn password<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<String>,
+            T: ::std::convert::TryInto<crate::types::StringSecret>,
             T::Error: ::std::fmt::Display,
         {
             self.password = value
@@ -5986,7 +5674,7 @@ pub mod builder {
         }
         pub fn type_<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<super::ProxyType>,
+            T: ::std::convert::TryInto<crate::types::ProxyType>,
             T::Error: ::std::fmt::Display,
         {
             self.type_ = value
@@ -5996,7 +5684,7 @@ pub mod builder {
         }
         pub fn url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<String>,
+            T: ::std::convert::TryInto<crate::types::StringSecret>,
             T::Error: ::std::fmt::Display,
         {
             self.url = value
@@ -6006,7 +5694,7 @@ pub mod builder {
         }
         pub fn username<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<String>,
+            T: ::std::convert::TryInto<crate::types::StringSecret>,
             T::Error: ::std::fmt::Display,
         {
             self.username = value
@@ -6971,8 +6659,8 @@ pub mod defaults {
     pub(super) fn key_weight() -> f64 {
         1.0_f64
     }
-    pub(super) fn network_config_ca_cert_pem() -> String {
-        ::serde_json::from_str::<String>("\"\"").unwrap()
+    pub(super) fn network_config_ca_cert_pem() -> crate::types::StringSecret {
+        ::serde_json::from_str::<crate::types::StringSecret>("\"\"").unwrap()
     }
     pub(super) fn network_config_retry_backoff_initial() -> i64 {
         ::serde_json::from_str::<i64>("500").unwrap()
@@ -6980,17 +6668,17 @@ pub mod defaults {
     pub(super) fn network_config_retry_backoff_max() -> i64 {
         ::serde_json::from_str::<i64>("5000").unwrap()
     }
-    pub(super) fn proxy_config_ca_cert_pem() -> String {
-        ::serde_json::from_str::<String>("\"\"").unwrap()
+    pub(super) fn proxy_config_ca_cert_pem() -> crate::types::StringSecret {
+        ::serde_json::from_str::<crate::types::StringSecret>("\"\"").unwrap()
     }
-    pub(super) fn proxy_config_password() -> String {
-        ::serde_json::from_str::<String>("\"\"").unwrap()
+    pub(super) fn proxy_config_password() -> crate::types::StringSecret {
+        ::serde_json::from_str::<crate::types::StringSecret>("\"\"").unwrap()
     }
-    pub(super) fn proxy_config_url() -> String {
-        ::serde_json::from_str::<String>("\"\"").unwrap()
+    pub(super) fn proxy_config_url() -> crate::types::StringSecret {
+        ::serde_json::from_str::<crate::types::StringSecret>("\"\"").unwrap()
     }
-    pub(super) fn proxy_config_username() -> String {
-        ::serde_json::from_str::<String>("\"\"").unwrap()
+    pub(super) fn proxy_config_username() -> crate::types::StringSecret {
+        ::serde_json::from_str::<crate::types::StringSecret>("\"\"").unwrap()
     }
 }
 /// Error types.
@@ -7023,5 +6711,516 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+///Every standard provider name of every Bifrost release: the 19 of v1.4.0 (the seed's enum), `replicate` (v1.4.6), `vllm` and `runway` (v1.4.8), `fireworks` (v1.4.20), and `bedrock_mantle`, `deepseek`, `opencode-go`, `opencode-zen`, `runware`, `sarvam`, `wafer`, `zro`, `databricks`, `github_copilot` (v1.5.14 to v2.1). Any other provider name is a custom provider. Open (`x-bifrost-open-enum`): every release adds providers; the models keep a name they do not list, and this server refuses it where a standard name is required (`base_provider_type`).
+///
+///Open: a value a later Bifrost release sends that this list does not name is kept as `Other`.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum ModelProvider {
+    ///`openai`
+    Openai,
+    ///`azure`
+    Azure,
+    ///`anthropic`
+    Anthropic,
+    ///`bedrock`
+    Bedrock,
+    ///`cohere`
+    Cohere,
+    ///`vertex`
+    Vertex,
+    ///`mistral`
+    Mistral,
+    ///`ollama`
+    Ollama,
+    ///`groq`
+    Groq,
+    ///`sgl`
+    Sgl,
+    ///`parasail`
+    Parasail,
+    ///`perplexity`
+    Perplexity,
+    ///`cerebras`
+    Cerebras,
+    ///`gemini`
+    Gemini,
+    ///`openrouter`
+    Openrouter,
+    ///`elevenlabs`
+    Elevenlabs,
+    ///`huggingface`
+    Huggingface,
+    ///`nebius`
+    Nebius,
+    ///`xai`
+    Xai,
+    ///`replicate`
+    Replicate,
+    ///`vllm`
+    Vllm,
+    ///`runway`
+    Runway,
+    ///`fireworks`
+    Fireworks,
+    ///`bedrock_mantle`
+    BedrockMantle,
+    ///`deepseek`
+    Deepseek,
+    ///`opencode-go`
+    OpencodeGo,
+    ///`opencode-zen`
+    OpencodeZen,
+    ///`runware`
+    Runware,
+    ///`sarvam`
+    Sarvam,
+    ///`wafer`
+    Wafer,
+    ///`zro`
+    Zro,
+    ///`databricks`
+    Databricks,
+    ///`github_copilot`
+    GithubCopilot,
+    ///A value this version of the spec does not list, as it was sent.
+    Other(::std::string::String),
+}
+impl ModelProvider {
+    ///The values the spec lists (and this server accepts).
+    pub const KNOWN: &'static [&'static str] = &[
+        "openai",
+        "azure",
+        "anthropic",
+        "bedrock",
+        "cohere",
+        "vertex",
+        "mistral",
+        "ollama",
+        "groq",
+        "sgl",
+        "parasail",
+        "perplexity",
+        "cerebras",
+        "gemini",
+        "openrouter",
+        "elevenlabs",
+        "huggingface",
+        "nebius",
+        "xai",
+        "replicate",
+        "vllm",
+        "runway",
+        "fireworks",
+        "bedrock_mantle",
+        "deepseek",
+        "opencode-go",
+        "opencode-zen",
+        "runware",
+        "sarvam",
+        "wafer",
+        "zro",
+        "databricks",
+        "github_copilot",
+    ];
+    ///The value as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Openai => "openai",
+            Self::Azure => "azure",
+            Self::Anthropic => "anthropic",
+            Self::Bedrock => "bedrock",
+            Self::Cohere => "cohere",
+            Self::Vertex => "vertex",
+            Self::Mistral => "mistral",
+            Self::Ollama => "ollama",
+            Self::Groq => "groq",
+            Self::Sgl => "sgl",
+            Self::Parasail => "parasail",
+            Self::Perplexity => "perplexity",
+            Self::Cerebras => "cerebras",
+            Self::Gemini => "gemini",
+            Self::Openrouter => "openrouter",
+            Self::Elevenlabs => "elevenlabs",
+            Self::Huggingface => "huggingface",
+            Self::Nebius => "nebius",
+            Self::Xai => "xai",
+            Self::Replicate => "replicate",
+            Self::Vllm => "vllm",
+            Self::Runway => "runway",
+            Self::Fireworks => "fireworks",
+            Self::BedrockMantle => "bedrock_mantle",
+            Self::Deepseek => "deepseek",
+            Self::OpencodeGo => "opencode-go",
+            Self::OpencodeZen => "opencode-zen",
+            Self::Runware => "runware",
+            Self::Sarvam => "sarvam",
+            Self::Wafer => "wafer",
+            Self::Zro => "zro",
+            Self::Databricks => "databricks",
+            Self::GithubCopilot => "github_copilot",
+            Self::Other(value) => value.as_str(),
+        }
+    }
+    ///The listed value `value` names, if any.
+    pub fn known(value: &str) -> ::std::option::Option<Self> {
+        match value {
+            "openai" => Some(Self::Openai),
+            "azure" => Some(Self::Azure),
+            "anthropic" => Some(Self::Anthropic),
+            "bedrock" => Some(Self::Bedrock),
+            "cohere" => Some(Self::Cohere),
+            "vertex" => Some(Self::Vertex),
+            "mistral" => Some(Self::Mistral),
+            "ollama" => Some(Self::Ollama),
+            "groq" => Some(Self::Groq),
+            "sgl" => Some(Self::Sgl),
+            "parasail" => Some(Self::Parasail),
+            "perplexity" => Some(Self::Perplexity),
+            "cerebras" => Some(Self::Cerebras),
+            "gemini" => Some(Self::Gemini),
+            "openrouter" => Some(Self::Openrouter),
+            "elevenlabs" => Some(Self::Elevenlabs),
+            "huggingface" => Some(Self::Huggingface),
+            "nebius" => Some(Self::Nebius),
+            "xai" => Some(Self::Xai),
+            "replicate" => Some(Self::Replicate),
+            "vllm" => Some(Self::Vllm),
+            "runway" => Some(Self::Runway),
+            "fireworks" => Some(Self::Fireworks),
+            "bedrock_mantle" => Some(Self::BedrockMantle),
+            "deepseek" => Some(Self::Deepseek),
+            "opencode-go" => Some(Self::OpencodeGo),
+            "opencode-zen" => Some(Self::OpencodeZen),
+            "runware" => Some(Self::Runware),
+            "sarvam" => Some(Self::Sarvam),
+            "wafer" => Some(Self::Wafer),
+            "zro" => Some(Self::Zro),
+            "databricks" => Some(Self::Databricks),
+            "github_copilot" => Some(Self::GithubCopilot),
+            _ => None,
+        }
+    }
+}
+impl ::std::fmt::Display for ModelProvider {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::str::FromStr for ModelProvider {
+    type Err = self::error::ConversionError;
+    ///Only the listed values parse; decoding an answer keeps any other as `Other`.
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        Self::known(value).ok_or_else(|| "invalid value".into())
+    }
+}
+impl ::std::convert::From<&str> for ModelProvider {
+    fn from(value: &str) -> Self {
+        Self::known(value).unwrap_or_else(|| Self::Other(value.to_string()))
+    }
+}
+impl ::serde::Serialize for ModelProvider {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProvider {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::std::string::String as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        Ok(Self::known(&value).unwrap_or(Self::Other(value)))
+    }
+}
+#[cfg(feature = "schemars")]
+impl ::schemars::JsonSchema for ModelProvider {
+    fn schema_name() -> ::std::string::String {
+        "ModelProvider".to_string()
+    }
+    fn json_schema(
+        _: &mut ::schemars::r#gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
+        crate::lenient::string_enum(
+            "Every standard provider name of every Bifrost release: the 19 of v1.4.0 (the seed's enum), `replicate` (v1.4.6), `vllm` and `runway` (v1.4.8), `fireworks` (v1.4.20), and `bedrock_mantle`, `deepseek`, `opencode-go`, `opencode-zen`, `runware`, `sarvam`, `wafer`, `zro`, `databricks`, `github_copilot` (v1.5.14 to v2.1). Any other provider name is a custom provider. Open (`x-bifrost-open-enum`): every release adds providers; the models keep a name they do not list, and this server refuses it where a standard name is required (`base_provider_type`).",
+            Self::KNOWN,
+        )
+    }
+}
+///`active` for a stored provider whose configuration can be used; `error` when it cannot be used as stored here (a reference whose variable is unset on the server's host). `status` (v1.4.0 to v1.4.6) and `provider_status` (v1.4.7+) carry the same value. `deleted` is never returned. Open (`x-bifrost-open-enum`): Bifrost v1.4.7+ sends operational values here too (`list_models_failed`), and a DELETE body of v1.4.7+ sends `""`; the models keep such a value.
+///
+///Open: a value a later Bifrost release sends that this list does not name is kept as `Other`.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum ProviderStatus {
+    ///`active`
+    Active,
+    ///`error`
+    Error,
+    ///`deleted`
+    Deleted,
+    ///A value this version of the spec does not list, as it was sent.
+    Other(::std::string::String),
+}
+impl ProviderStatus {
+    ///The values the spec lists (and this server accepts).
+    pub const KNOWN: &'static [&'static str] = &["active", "error", "deleted"];
+    ///The value as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Active => "active",
+            Self::Error => "error",
+            Self::Deleted => "deleted",
+            Self::Other(value) => value.as_str(),
+        }
+    }
+    ///The listed value `value` names, if any.
+    pub fn known(value: &str) -> ::std::option::Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "error" => Some(Self::Error),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+impl ::std::fmt::Display for ProviderStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::str::FromStr for ProviderStatus {
+    type Err = self::error::ConversionError;
+    ///Only the listed values parse; decoding an answer keeps any other as `Other`.
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        Self::known(value).ok_or_else(|| "invalid value".into())
+    }
+}
+impl ::std::convert::From<&str> for ProviderStatus {
+    fn from(value: &str) -> Self {
+        Self::known(value).unwrap_or_else(|| Self::Other(value.to_string()))
+    }
+}
+impl ::serde::Serialize for ProviderStatus {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProviderStatus {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::std::string::String as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        Ok(Self::known(&value).unwrap_or(Self::Other(value)))
+    }
+}
+#[cfg(feature = "schemars")]
+impl ::schemars::JsonSchema for ProviderStatus {
+    fn schema_name() -> ::std::string::String {
+        "ProviderStatus".to_string()
+    }
+    fn json_schema(
+        _: &mut ::schemars::r#gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
+        crate::lenient::string_enum(
+            "`active` for a stored provider whose configuration can be used; `error` when it cannot be used as stored here (a reference whose variable is unset on the server's host). `status` (v1.4.0 to v1.4.6) and `provider_status` (v1.4.7+) carry the same value. `deleted` is never returned. Open (`x-bifrost-open-enum`): Bifrost v1.4.7+ sends operational values here too (`list_models_failed`), and a DELETE body of v1.4.7+ sends `\"\"`; the models keep such a value.",
+            Self::KNOWN,
+        )
+    }
+}
+///Kind of proxy. Open (`x-bifrost-open-enum`): Bifrost does not validate it, so its answers may carry another value; the models keep it, and this server refuses it in a request.
+///
+///Open: a value a later Bifrost release sends that this list does not name is kept as `Other`.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum ProxyType {
+    ///`none`
+    None,
+    ///`http`
+    Http,
+    ///`socks5`
+    Socks5,
+    ///`environment`
+    Environment,
+    ///A value this version of the spec does not list, as it was sent.
+    Other(::std::string::String),
+}
+impl ProxyType {
+    ///The values the spec lists (and this server accepts).
+    pub const KNOWN: &'static [&'static str] = &[
+        "none",
+        "http",
+        "socks5",
+        "environment",
+    ];
+    ///The value as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::None => "none",
+            Self::Http => "http",
+            Self::Socks5 => "socks5",
+            Self::Environment => "environment",
+            Self::Other(value) => value.as_str(),
+        }
+    }
+    ///The listed value `value` names, if any.
+    pub fn known(value: &str) -> ::std::option::Option<Self> {
+        match value {
+            "none" => Some(Self::None),
+            "http" => Some(Self::Http),
+            "socks5" => Some(Self::Socks5),
+            "environment" => Some(Self::Environment),
+            _ => None,
+        }
+    }
+}
+impl ::std::fmt::Display for ProxyType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::str::FromStr for ProxyType {
+    type Err = self::error::ConversionError;
+    ///Only the listed values parse; decoding an answer keeps any other as `Other`.
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        Self::known(value).ok_or_else(|| "invalid value".into())
+    }
+}
+impl ::std::convert::From<&str> for ProxyType {
+    fn from(value: &str) -> Self {
+        Self::known(value).unwrap_or_else(|| Self::Other(value.to_string()))
+    }
+}
+impl ::serde::Serialize for ProxyType {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProxyType {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::std::string::String as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        Ok(Self::known(&value).unwrap_or(Self::Other(value)))
+    }
+}
+#[cfg(feature = "schemars")]
+impl ::schemars::JsonSchema for ProxyType {
+    fn schema_name() -> ::std::string::String {
+        "ProxyType".to_string()
+    }
+    fn json_schema(
+        _: &mut ::schemars::r#gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
+        crate::lenient::string_enum(
+            "Kind of proxy. Open (`x-bifrost-open-enum`): Bifrost does not validate it, so its answers may carry another value; the models keep it, and this server refuses it in a request.",
+            Self::KNOWN,
+        )
+    }
+}
+///What a secret holds (Bifrost v1.6+ `SecretVar`): a literal, an environment reference or a vault reference. Open (`x-bifrost-open-enum`): a later Bifrost release may add kinds of reference; the models keep such a value, and this server refuses it in a request.
+///
+///Open: a value a later Bifrost release sends that this list does not name is kept as `Other`.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum SecretType {
+    ///`plain_text`
+    PlainText,
+    ///`env`
+    Env,
+    ///`vault`
+    Vault,
+    ///A value this version of the spec does not list, as it was sent.
+    Other(::std::string::String),
+}
+impl SecretType {
+    ///The values the spec lists (and this server accepts).
+    pub const KNOWN: &'static [&'static str] = &["plain_text", "env", "vault"];
+    ///The value as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PlainText => "plain_text",
+            Self::Env => "env",
+            Self::Vault => "vault",
+            Self::Other(value) => value.as_str(),
+        }
+    }
+    ///The listed value `value` names, if any.
+    pub fn known(value: &str) -> ::std::option::Option<Self> {
+        match value {
+            "plain_text" => Some(Self::PlainText),
+            "env" => Some(Self::Env),
+            "vault" => Some(Self::Vault),
+            _ => None,
+        }
+    }
+}
+impl ::std::fmt::Display for SecretType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::std::str::FromStr for SecretType {
+    type Err = self::error::ConversionError;
+    ///Only the listed values parse; decoding an answer keeps any other as `Other`.
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        Self::known(value).ok_or_else(|| "invalid value".into())
+    }
+}
+impl ::std::convert::From<&str> for SecretType {
+    fn from(value: &str) -> Self {
+        Self::known(value).unwrap_or_else(|| Self::Other(value.to_string()))
+    }
+}
+impl ::serde::Serialize for SecretType {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SecretType {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::std::string::String as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        Ok(Self::known(&value).unwrap_or(Self::Other(value)))
+    }
+}
+#[cfg(feature = "schemars")]
+impl ::schemars::JsonSchema for SecretType {
+    fn schema_name() -> ::std::string::String {
+        "SecretType".to_string()
+    }
+    fn json_schema(
+        _: &mut ::schemars::r#gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
+        crate::lenient::string_enum(
+            "What a secret holds (Bifrost v1.6+ `SecretVar`): a literal, an environment reference or a vault reference. Open (`x-bifrost-open-enum`): a later Bifrost release may add kinds of reference; the models keep such a value, and this server refuses it in a request.",
+            Self::KNOWN,
+        )
     }
 }
