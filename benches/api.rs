@@ -469,7 +469,7 @@ fn body(n: usize) -> Vec<u8> {
 fn stored_bytes(body: &[u8]) -> String {
     let request: bifrost_providers::types::UpdateProviderRequest =
         serde_json::from_slice(body).expect("a valid body");
-    let state = bifrost_providers::provider::desired_state("bench-00000", request, None)
+    let state = bifrost_providers::domain::provider::desired_state("bench-00000", request, None)
         .expect("a valid provider");
     serde_json::to_string(&state.config).expect("JSON")
 }

@@ -99,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "refused: {} ({}, at {})",
             error.error.message,
-            error.error.code,
+            error.error.code.as_deref().unwrap_or("no code"),
             error.error.param.as_deref().unwrap_or("-")
         );
     }

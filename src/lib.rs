@@ -7,29 +7,9 @@
 
 pub use bifrost_providers_client::{Client, client, convert, types};
 
-pub mod api;
-pub mod auth;
-pub mod body;
-pub mod buffered;
-pub mod config_file;
-pub mod conformance;
-pub mod credentials;
-pub mod error;
+pub mod decode;
+pub mod domain;
 pub mod front;
-pub mod history;
-pub mod keys;
-pub mod log_writer;
-pub mod logging;
-pub mod metrics;
-pub mod models;
-pub mod not_allowed;
-pub mod precondition;
-pub mod presented;
-pub mod provider;
-pub mod secrets;
-pub mod server;
+pub mod http;
 pub mod store;
-pub mod token_file;
-pub mod tokens;
-pub mod validate;
-pub mod wire;
+pub mod telemetry;

@@ -3,9 +3,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bifrost_providers::auth::AdminToken;
+use bifrost_providers::decode::config_file;
+use bifrost_providers::http::admin_token::AdminToken;
+use bifrost_providers::http::body_budget;
+use bifrost_providers::http::{api, startup};
 use bifrost_providers::store::{Codec, Sealer};
-use bifrost_providers::{api, buffered, config_file, conformance, front, logging, server, store};
+use bifrost_providers::telemetry::logging;
+use bifrost_providers::{front, store};
+use bifrost_providers_conformance as conformance;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -31,36 +36,7 @@ enum Command {
     /// (`bfc-<run id>-<n>`, custom providers), deletes them at the end and on Ctrl-C, and never
     /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
     /// run could not start.
-    Conformance(Conformance),
-}
-
-#[derive(clap::Args)]
-struct Conformance {
-    /// The server's base URL (http:// or https://).
-    #[arg(long)]
-    url: String,
-    /// The admin token to send as `Authorization: Bearer TOKEN`.
-    #[arg(long, env = "BIFROST_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Also trust this PEM CA certificate (a server whose certificate a private CA signed).
-    #[arg(long)]
-    ca_cert: Option<std::path::PathBuf>,
-    /// Write the results as JUnit XML to this file.
-    #[arg(long)]
-    junit: Option<std::path::PathBuf>,
-    /// What the server claims: this contract, or a Bifrost generation (g1: v1.4, keys in the
-    /// provider body; g2: v1.5+, keys under /keys), whose known deviations are reported as such.
-    #[arg(long, value_enum, default_value = "contract")]
-    profile: conformance::Profile,
-    /// Run only these checks or groups (comma-separated, e.g. `keys,etag.if_match`).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
-    /// Leave out these checks or groups (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    skip: Vec<String>,
-    /// List the checks and exit.
-    #[arg(long)]
-    list: bool,
+    Conformance(conformance::command::Args),
 }
 
 #[derive(clap::Args)]
@@ -115,13 +91,13 @@ struct Serve {
           value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_grace: u64,
     /// Largest accepted request body, in bytes; a larger one is answered with 413.
-    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES,
+    #[arg(long, env = "BIFROST_MAX_BODY_BYTES", default_value_t = startup::DEFAULT_MAX_BODY_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(64 << 20)))]
     max_body_bytes: usize,
     /// The most request body bytes held in memory at once, all requests together (decoding a
     /// body takes a few times its size again); a body that finds no room waits up to 10 s,
     /// then hears 503 `server_busy`. Raised to `--max-body-bytes` if below it.
-    #[arg(long, env = "BIFROST_MAX_BUFFERED_BODY_BYTES", default_value_t = buffered::DEFAULT_BYTES,
+    #[arg(long, env = "BIFROST_MAX_BUFFERED_BODY_BYTES", default_value_t = body_budget::DEFAULT_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(16 << 30)))]
     max_buffered_body_bytes: usize,
     /// A Bifrost config.json whose `providers` section is loaded at start: new providers are
@@ -180,7 +156,7 @@ async fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::SUCCESS
         }
-        Command::Conformance(args) => conformance_run(args).await,
+        Command::Conformance(args) => conformance::command::main(args).await,
         Command::Serve(args) => {
             let log = logging::init(args.log_format);
             let result = serve(*args).await;
@@ -234,15 +210,15 @@ async fn serve(args: Serve) -> Result<(), String> {
             args.bind
         ));
     }
-    bifrost_providers::secrets::set_env_policy(bifrost_providers::secrets::EnvPolicy::new(
-        &args.env_allow,
-    )?);
+    bifrost_providers::domain::secrets::set_env_policy(
+        bifrost_providers::domain::secrets::EnvPolicy::new(&args.env_allow)?,
+    );
     let from_file = args.config.as_deref().map(config_file::read).transpose()?;
     let mut codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
         Some(sealer) => {
             let sealer = sealer?;
             tracing::info!(key_id = sealer.id(), "secrets are encrypted at rest");
-            bifrost_providers::secrets::set_hash_key(sealer.hash_key());
+            bifrost_providers::domain::secrets::set_hash_key(sealer.hash_key());
             Codec::sealing(sealer)
         }
         None => Codec::plain(),
@@ -252,7 +228,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         codec = codec.opening_previous(previous);
     }
     let timeout = std::time::Duration::from_secs(args.store_timeout);
-    let retention = bifrost_providers::history::Retention {
+    let retention = bifrost_providers::domain::history::Retention {
         per_provider: args.history_revisions,
         days: args.history_days,
         feed: args.history_feed,
@@ -267,19 +243,19 @@ async fn serve(args: Serve) -> Result<(), String> {
     )
     .await?;
     if args.encryption_key.is_none() {
-        bifrost_providers::secrets::set_hash_key(store.hash_key());
+        bifrost_providers::domain::secrets::set_hash_key(store.hash_key());
     }
     if let (Some(path), Some(providers)) = (&args.config, from_file) {
-        let outcomes = config_file::apply(store.as_ref(), providers)
+        let outcomes = store::seed::apply(store.as_ref(), providers)
             .await
             .map_err(|e| format!("cannot load config file {}: {e}", path.display()))?;
         for (provider, outcome) in outcomes {
             tracing::info!(provider, ?outcome, file = %path.display(), "config file provider loaded");
         }
     }
-    buffered::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
+    body_budget::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
     let stopping = tokio::sync::watch::Sender::new(false);
-    let mut settings = server::Settings {
+    let mut settings = startup::Settings {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
@@ -310,7 +286,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     } else {
         None
     };
-    let server = server::start(settings, logging::dropshot_logger())?;
+    let server = startup::start(settings, logging::dropshot_logger())?;
     let (local_addr, front) = match fronted {
         Some((public, tls, token, store)) => {
             let addr = public.local_addr().map_err(|e| e.to_string())?;
@@ -366,71 +342,6 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Runs the conformance checks against a server and reports; removes what it created, also on
-/// Ctrl-C.
-async fn conformance_run(args: Conformance) -> std::process::ExitCode {
-    if args.list {
-        for check in conformance::checks() {
-            println!("{:45} {}", check.name, check.about);
-        }
-        return std::process::ExitCode::SUCCESS;
-    }
-    let mut builder = bifrost_providers::Client::builder(&args.url).retries(0);
-    if let Some(token) = &args.token {
-        builder = builder.admin_token(token);
-    }
-    if let Some(path) = &args.ca_cert {
-        match std::fs::read(path) {
-            Ok(pem) => builder = builder.root_certificate_pem(&pem),
-            Err(e) => {
-                eprintln!("bifrost-providers: cannot read {}: {e}", path.display());
-                return std::process::ExitCode::from(2);
-            }
-        }
-    }
-    let client = match builder.build() {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("bifrost-providers: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let target = conformance::Target::new(client);
-    let options = conformance::Options {
-        profile: args.profile,
-        only: args.only,
-        skip: args.skip,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let report = tokio::select! {
-        report = conformance::run(&target, &options) => report,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("\ninterrupted: removing the providers this run created");
-            target.clean_up().await;
-            return std::process::ExitCode::from(130);
-        }
-    };
-    print!("{}", report.text());
-    if let Some(path) = &args.junit {
-        let xml = match report.junit("bifrost-providers conformance") {
-            Ok(xml) => xml,
-            Err(e) => {
-                eprintln!("bifrost-providers: cannot write JUnit XML: {e}");
-                return std::process::ExitCode::from(2);
-            }
-        };
-        if let Err(e) = std::fs::write(path, xml) {
-            eprintln!("bifrost-providers: cannot write {}: {e}", path.display());
-            return std::process::ExitCode::from(2);
-        }
-    }
-    if report.failures().next().is_some() {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

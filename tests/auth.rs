@@ -145,7 +145,7 @@ async fn the_typed_client_sends_the_token() {
     match refused {
         progenitor_client::Error::ErrorResponse(response) => {
             assert_eq!(response.status().as_u16(), 401);
-            assert_eq!(response.error.code, "unauthorized");
+            assert_eq!(response.error.code.as_deref(), Some("unauthorized"));
         }
         other => panic!("expected a 401 error response, got {other:?}"),
     }

@@ -236,3 +236,34 @@ async fn a_read_is_retried_across_a_restart() {
         .expect("the read succeeded once the server was back");
     assert_eq!(shown.into_inner().name, "openai");
 }
+
+/// A quiet long poll of the change feed is an answer after its wait, not a timeout: the
+/// attempt's timeout (here 1 s) gets the poll's wait (2 s) on top, and nothing is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_outlasts_the_request_timeout() {
+    let server = TestServer::start();
+    let watcher = Client::builder(&server.url)
+        .timeout(Duration::from_secs(1))
+        .retries(0)
+        .build()
+        .unwrap();
+    let latest = watcher
+        .watch_changes()
+        .timeout(0)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+
+    let started = std::time::Instant::now();
+    let quiet = watcher
+        .watch_changes()
+        .since(latest)
+        .timeout(2)
+        .send()
+        .await
+        .expect("a quiet watch answers after its wait");
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    assert!(quiet.into_inner().changes.is_empty());
+}

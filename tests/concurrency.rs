@@ -37,9 +37,10 @@ fn status_and_code(
     err: progenitor_client::Error<bifrost_providers::types::BifrostError>,
 ) -> (u16, String) {
     match err {
-        progenitor_client::Error::ErrorResponse(body) => {
-            (body.status().as_u16(), body.error.code.clone())
-        }
+        progenitor_client::Error::ErrorResponse(body) => (
+            body.status().as_u16(),
+            body.error.code.clone().unwrap_or_default(),
+        ),
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bifrost_providers::Client;
-use bifrost_providers::conformance::{self, Options, Profile, Target, Verdict};
+use bifrost_providers_conformance::{self as conformance, Options, Profile, Target, Verdict};
 use common::{Backend, TestServer, get, put};
 use serde_json::json;
 
@@ -43,6 +43,11 @@ async fn this_server_conforms_and_others_are_untouched(backend: Backend) {
         .map(|o| (o.name, o.verdict.clone()))
         .collect();
     assert!(failures.is_empty(), "{}", report.text());
+    assert!(
+        report.outcomes.iter().all(|o| o.verdict == Verdict::Pass),
+        "this server meets every check's precondition: {}",
+        report.text()
+    );
     assert_eq!(report.outcomes.len(), conformance::checks().len());
     assert_eq!(
         server_rows(&server).await,
@@ -139,7 +144,23 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_faults_are_caught_by_name() {
     let server = Arc::new(TestServer::start());
-    static FAULTS: [(&str, Fault); 3] = [
+    static FAULTS: [(&str, Fault); 4] = [
+        // A server whose ETag never changes.
+        (
+            "etag.every_write_changes_it",
+            Fault {
+                request: |request| {
+                    request.headers.remove("if-match");
+                },
+                response: |_, response| {
+                    if response.headers.contains_key("etag") {
+                        response
+                            .headers
+                            .insert("etag", http::HeaderValue::from_static("\"fixed\""));
+                    }
+                },
+            },
+        ),
         // A server that ignores If-Match.
         (
             "etag.if_match",
@@ -202,4 +223,32 @@ async fn planted_faults_are_caught_by_name() {
             );
         }
     }
+}
+
+/// `--only` or `--skip` naming no check or group, or selecting none, is a usage error (exit 2)
+/// before anything is sent, never a green run of zero checks.
+#[test]
+fn a_selection_of_no_check_is_refused() {
+    let bin = env!("CARGO_BIN_EXE_bifrost-providers");
+    for args in [
+        &["--only", "keys,no_such_group"][..],
+        &["--skip", "etag.no_such_check"][..],
+        &["--only", "etag", "--skip", "etag"][..],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(["conformance", "--url", "http://127.0.0.1:9"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("--only/--skip"), "{args:?}: {said}");
+    }
+    let listed = std::process::Command::new(bin)
+        .args(["conformance", "--url", "http://127.0.0.1:9", "--list"])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listed.stdout);
+    assert!(names.contains("etag.every_write_changes_it"));
+    assert!(names.contains("redaction.foreign_mask_refused"));
 }

@@ -40,7 +40,7 @@ async fn put_creates_with_defaults_and_get_lists_sorted(backend: Backend) {
         .into_inner();
 
     assert_eq!(created.name, "openai");
-    assert_eq!(created.status, ProviderStatus::Active);
+    assert_eq!(created.status, Some(ProviderStatus::Active));
     assert_eq!(
         created.concurrency_and_buffer_size,
         ConcurrencyAndBufferSize {
@@ -131,7 +131,7 @@ async fn post_creates_once_then_conflicts(backend: Backend) {
         panic!("{err:?}")
     };
     assert_eq!(body.status().as_u16(), 409);
-    assert_eq!(body.error.code, "provider_already_exists");
+    assert_eq!(body.error.code.as_deref(), Some("provider_already_exists"));
 
     let (status, _, body) = raw(
         "POST",

@@ -14,11 +14,12 @@
 
 mod common;
 
-use bifrost_providers::body::decode;
-use bifrost_providers::error::{ApiError, Error};
-use bifrost_providers::provider::{StoredProvider, desired_state, present};
+use bifrost_providers::decode::decode;
+use bifrost_providers::domain::error::Error;
+use bifrost_providers::domain::provider::{StoredProvider, desired_state, present};
+use bifrost_providers::domain::validate;
+use bifrost_providers::http::error::ApiError;
 use bifrost_providers::types::UpdateProviderRequest;
-use bifrost_providers::validate;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dropshot::HttpResponseError;

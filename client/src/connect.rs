@@ -34,6 +34,8 @@ pub struct Options {
     pub backoff: Duration,
     /// The longest wait between attempts.
     pub max_backoff: Duration,
+    /// The most time for one attempt; a long poll of the change feed gets its wait on top.
+    pub timeout: Duration,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             retries: 2,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            timeout: Duration::from_secs(15),
         }
     }
 }
@@ -64,7 +67,6 @@ pub struct ClientBuilder {
     base_url: String,
     headers: HeaderMap,
     connect_timeout: Duration,
-    timeout: Duration,
     user_agent: String,
     roots: Vec<Vec<u8>>,
     options: Options,
@@ -90,7 +92,6 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_string(),
             headers: HeaderMap::new(),
             connect_timeout: Duration::from_secs(15),
-            timeout: Duration::from_secs(15),
             user_agent: concat!("bifrost-providers-client/", env!("CARGO_PKG_VERSION")).to_string(),
             roots: Vec::new(),
             options: Options::default(),
@@ -119,6 +120,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends `Authorization: Basic …` with every request (never shown by `Debug`): the
+    /// authentication of Bifrost's own admin API (its `auth_config` user name and password).
+    /// This server takes a bearer token instead ([`Self::admin_token`]).
+    pub fn basic_auth(mut self, username: &str, password: &str) -> Self {
+        use base64::Engine;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        match HeaderValue::from_str(&format!("Basic {encoded}")) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.headers.insert(reqwest::header::AUTHORIZATION, value);
+            }
+            Err(_) => self.failure = Some("the credentials cannot be sent as a header".into()),
+        }
+        self
+    }
+
     /// The most time to open a connection (TLS included). Default 15 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -126,9 +144,10 @@ impl ClientBuilder {
     }
 
     /// The most time for one attempt of a request, from sending it to the end of its response.
-    /// Default 15 s.
+    /// Default 15 s. A long poll of the change feed (`watch_changes`, which waits up to its
+    /// `timeout` query, 30 s by default and at most 60 s, before it answers) gets that wait on top.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options.timeout = timeout;
         self
     }
 
@@ -181,7 +200,7 @@ impl ClientBuilder {
         install_tls_provider();
         let mut http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
+            .timeout(self.options.timeout)
             .user_agent(self.user_agent)
             .default_headers(self.headers);
         let roots = self

@@ -6,6 +6,10 @@
 //! `If-Match`, is sent once. Retried on: a connection that could not be made or broke before a
 //! response, and 502, 503 and 504 (a 503's `Retry-After`, in seconds, is honoured up to the
 //! longest backoff).
+//!
+//! A long poll of the change feed (`GET /api/changes?timeout=S`) waits up to S seconds (30 by
+//! default, at most 60) before the server answers, so its attempt may take the client's timeout
+//! plus that wait; a quiet watch is an answer, never a timeout to retry.
 
 use std::time::Duration;
 
@@ -24,6 +28,9 @@ impl ClientHooks<Options> for Client {
             0
         };
         let mut request = request;
+        if let Some(wait) = long_poll_wait(&request) {
+            *request.timeout_mut() = Some(options.timeout + wait);
+        }
         loop {
             let again = if left > 0 { request.try_clone() } else { None };
             let outcome = self.client().execute(request).await;
@@ -43,6 +50,20 @@ impl ClientHooks<Options> for Client {
             request = next;
         }
     }
+}
+
+/// How long the server may hold `request` before it answers: the change feed's `timeout`.
+fn long_poll_wait(request: &Request) -> Option<Duration> {
+    if request.method() != Method::GET || !request.url().path().ends_with("/api/changes") {
+        return None;
+    }
+    let seconds = request
+        .url()
+        .query_pairs()
+        .find(|(name, _)| name == "timeout")
+        .and_then(|(_, value)| value.parse::<u64>().ok())
+        .unwrap_or(30);
+    Some(Duration::from_secs(seconds.min(60)))
 }
 
 /// Whether repeating the request cannot apply it twice.

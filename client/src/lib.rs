@@ -26,25 +26,33 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Against a Bifrost gateway itself, authenticate as its admin API expects, with HTTP Basic
+//! (`.basic_auth(user, password)`); a `bifrost-providers` server takes a bearer token
+//! (`.admin_token(…)`). The models read the answers of every Bifrost generation: a member one
+//! leaves out is optional, `null` reads as absent, and an enum value a later release adds is kept
+//! (`ProviderStatus::Other("list_models_failed")`).
+//!
 //! Errors are [`Error::ErrorResponse`] carrying the API's [`types::BifrostError`] (`error.code`,
-//! `error.message`, `error.param`).
+//! `error.message`, `error.param`; Bifrost's own errors carry only the message).
 
 /// The request and response models, generated from `openapi.json` by typify.
 #[allow(clippy::all, dead_code, missing_docs)]
 pub mod types {
-    include!("../../generated/types.rs");
+    include!("../generated/types.rs");
+    pub use crate::lenient::StringSecret;
 }
 
 /// The typed client, generated from `openapi.json` by progenitor on the models of [`types`]:
 /// one builder per operation (`client.get_provider().provider("openai").send()`).
 #[allow(clippy::all, dead_code, missing_docs)]
 pub mod client {
-    include!("../../generated/client.rs");
+    include!("../generated/client.rs");
 }
 
 pub mod connect;
 pub mod convert;
 mod hooks;
+pub mod lenient;
 
 pub use client::{Client, Error, ResponseValue};
 pub use connect::{ClientBuilder, Options};

@@ -19,8 +19,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::Body;
-use crate::error::{ApiError, Error};
-use crate::server::CLIENT_ADDR_HEADER;
+use crate::domain::error::Error;
+use crate::http::error::ApiError;
+use crate::http::startup::CLIENT_ADDR_HEADER;
 
 /// The dropshot server behind the front.
 pub struct Upstream {

@@ -26,6 +26,7 @@
 
 mod forward;
 mod reads;
+mod response_cache;
 mod watch;
 
 use std::collections::VecDeque;
@@ -43,9 +44,9 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::auth::AdminToken;
-use crate::error::ApiError;
-use crate::presented::Presented;
+use crate::front::response_cache::Presented;
+use crate::http::admin_token::AdminToken;
+use crate::http::error::ApiError;
 use crate::store::Store;
 use forward::Upstream;
 use watch::{Activity, Tracked, Watched};
@@ -281,7 +282,9 @@ async fn handle(
 ) -> http::Response<Body> {
     // A client waiting for `100 Continue` before sending more than the limit hears 413 before
     // it sends a byte of it (hyper says `100 Continue` only when the body is read).
-    if let Some(refused) = crate::body::refused_unread(request.headers(), front.max_body_bytes) {
+    if let Some(refused) =
+        crate::http::json_body::refused_unread(request.headers(), front.max_body_bytes)
+    {
         return error_response(ApiError::from(refused));
     }
     if let Some(read) = reads::route(&request)
@@ -297,7 +300,7 @@ fn error_response(error: ApiError) -> http::Response<Body> {
     let mut response = http::Response::new(forward::full(Bytes::from(
         serde_json::to_vec(error.body()).unwrap_or_default(),
     )));
-    *response.status_mut() = http::StatusCode::from_u16(error.body().status_code as u16)
+    *response.status_mut() = http::StatusCode::from_u16(error.status().as_u16())
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -20,8 +20,8 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::{Body, Front, forward::full};
-use crate::error::ApiError;
-use crate::validate;
+use crate::domain::validate;
+use crate::http::error::ApiError;
 
 /// A read the front answers itself.
 pub enum Read<'a> {
@@ -93,7 +93,7 @@ pub async fn answer<B>(
 }
 
 /// A failed read: the contract's error, and what the log says of it.
-fn failed(error: crate::error::Error) -> (Response<Body>, Option<String>) {
+fn failed(error: crate::domain::error::Error) -> (Response<Body>, Option<String>) {
     let error = ApiError::from(error);
     let internal = error.internal().to_string();
     (super::error_response(error), Some(internal))

@@ -24,9 +24,9 @@ use tokio::sync::{oneshot, watch};
 use super::sealing::{Codec, Row};
 use super::sqlite::{Disk, Revisions};
 use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
-use crate::error::Error;
-use crate::history::{Retention, Revision, WriteMeta};
-use crate::provider::StoredProvider;
+use crate::domain::error::Error;
+use crate::domain::history::{Retention, Revision, WriteMeta};
+use crate::domain::provider::StoredProvider;
 use crate::types::ProviderChange;
 
 /// The most writes committed in one transaction.
@@ -233,7 +233,7 @@ impl LocalStore {
         let codec = disk.as_ref().map(Disk::codec);
         let hash_key = disk
             .as_ref()
-            .map_or_else(crate::secrets::random_key, |d| d.hash_key);
+            .map_or_else(crate::domain::secrets::random_key, |d| d.hash_key);
         let engine = Arc::new(Engine {
             writer: Mutex::new(Writer {
                 shared: Arc::clone(&shared),
@@ -315,7 +315,7 @@ impl Store for LocalStore {
                 });
             }
         };
-        let changed = crate::history::changed(before.as_deref(), after.as_deref());
+        let changed = crate::domain::history::changed(before.as_deref(), after.as_deref());
         let row = match (&self.codec, &after) {
             (Some(codec), Some(p)) => Some(codec.encode(p).map_err(Error::Store)?),
             _ => None,
@@ -711,7 +711,7 @@ mod tests {
     impl LocalStore {
         async fn modify_api(&self, name: &str, mutation: Mutation) -> Result<Written, Error> {
             let meta = WriteMeta {
-                source: crate::history::Source::Api,
+                source: crate::domain::history::Source::Api,
                 actor: "test".into(),
             };
             self.modify(name, mutation, meta).await

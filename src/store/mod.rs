@@ -8,15 +8,16 @@
 mod local;
 mod postgres;
 mod sealing;
+pub mod seed;
 mod sqlite;
 mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Error;
-use crate::history::{Retention, Revision, WriteMeta};
-use crate::provider::StoredProvider;
+use crate::domain::error::Error;
+use crate::domain::history::{Retention, Revision, WriteMeta};
+use crate::domain::provider::StoredProvider;
 use crate::types::ProviderChange;
 
 pub use local::LocalStore;
@@ -51,7 +52,7 @@ pub(crate) fn decide(
         .unwrap_or_else(|_| Err(Error::Store("a write panicked".into())))?;
     Ok(match decided {
         Change::Put(mut p) => {
-            p.etag = crate::precondition::new_tag();
+            p.etag = crate::domain::precondition::new_tag();
             Decision::Write(Some(Arc::from(p)))
         }
         Change::Delete => Decision::Write(None),

@@ -18,9 +18,9 @@ use tokio::sync::watch;
 
 use super::sealing::{Codec, Row};
 use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
-use crate::error::Error;
-use crate::history::{Retention, Revision, Source, WriteMeta};
-use crate::provider::StoredProvider;
+use crate::domain::error::Error;
+use crate::domain::history::{Retention, Revision, Source, WriteMeta};
+use crate::domain::provider::StoredProvider;
 use crate::types::RevisionAction;
 
 /// Schema migrations, applied in order at start, each once; `bifrost_schema_migrations` records
@@ -265,7 +265,7 @@ impl PostgresStore {
             tx.execute(
                 "INSERT INTO bifrost_keys (name, value) VALUES ('config_hash', $1)
                  ON CONFLICT (name) DO NOTHING",
-                &[&crate::secrets::random_key().as_slice()],
+                &[&crate::domain::secrets::random_key().as_slice()],
             )
             .await
             .map_err(text)?;
@@ -635,7 +635,7 @@ impl PostgresStore {
     /// Drops revisions beyond the feed's cap or older than the retention's days, and raises the
     /// compaction mark to the highest dropped (best effort: a failure is logged).
     async fn compact(&self) {
-        let cutoff = crate::history::cutoff(self.retention.days);
+        let cutoff = crate::domain::history::cutoff(self.retention.days);
         let result = self
             .bounded(async |client| {
                 client
@@ -724,7 +724,7 @@ impl PostgresStore {
         let (_, numbered) =
             futures_util::try_join!(written, tx.query_one(&next, &[])).map_err(failed)?;
         let number: i64 = numbered.get(0);
-        let changed = crate::history::changed(before.as_deref(), after.as_deref());
+        let changed = crate::domain::history::changed(before.as_deref(), after.as_deref());
         let revision = Revision::of_write(
             number,
             name,

@@ -2,7 +2,7 @@
 //! every secret field encrypted when the server has an encryption key.
 //!
 //! Each non-empty secret (a key's secret fields, the proxy's `password` and `ca_cert_pem`, and
-//! the credentials of [`crate::credentials`]: credential headers, URL user-info) is
+//! the credentials of [`crate::domain::credentials`]: credential headers, URL user-info) is
 //! stored as `enc:v1:` + base64url(nonce ‖ ciphertext ‖ tag), sealed with XChaCha20-Poly1305
 //! under the operator's 256-bit key. The associated data binds each ciphertext to its provider,
 //! key id and field, so a sealed value copied to another place in the store does not open. The
@@ -23,9 +23,9 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use crate::credentials;
-use crate::provider::StoredProvider;
-use crate::secrets;
+use crate::domain::credentials;
+use crate::domain::provider::StoredProvider;
+use crate::domain::secret_places::{self, Mark, Marked};
 use crate::types::{EnvVar, UpdateProviderRequest};
 
 /// What the log says when a store's rows were rewritten at start to the current key (or to clear).
@@ -88,7 +88,7 @@ impl Sealer {
     }
 
     /// A key derived from this one for the `config_hash` a response shows
-    /// ([`crate::secrets::shown_hash`]): the same on every replica and across restarts.
+    /// ([`crate::domain::secrets::shown_hash`]): the same on every replica and across restarts.
     pub fn hash_key(&self) -> [u8; 32] {
         self.hash_key
     }
@@ -287,7 +287,7 @@ impl Codec {
         let mut config: UpdateProviderRequest = serde_json::from_str(&row.config).map_err(|e| {
             format!(
                 "provider {name:?} is unreadable: {}",
-                crate::body::without_strings(&e.to_string())
+                crate::decode::json::without_strings(&e.to_string())
             )
         })?;
         let Some(id) = &row.sealed_with else {
@@ -346,7 +346,7 @@ fn each_secret(
     let mut failure = Ok(());
     for key in config.keys.iter_mut().flatten() {
         let id = key.id.clone().unwrap_or_default();
-        secrets::for_each_field(key, |field, secret, value: &mut EnvVar| {
+        secret_places::for_each_key_field(key, |field, secret, value: &mut EnvVar| {
             if secret && !value.value.is_empty() && failure.is_ok() {
                 let place = Place {
                     provider,
@@ -357,30 +357,26 @@ fn each_secret(
             }
         });
     }
-    failure?;
-    let network_ca = config
-        .network_config
-        .as_mut()
-        .map(|n| ("network_config.ca_cert_pem", &mut n.ca_cert_pem));
-    let proxy = config.proxy_config.as_mut().map(|proxy| {
-        [
-            ("proxy_config.password", &mut proxy.password),
-            ("proxy_config.ca_cert_pem", &mut proxy.ca_cert_pem),
-        ]
-    });
-    {
-        for (field, value) in network_ca.into_iter().chain(proxy.into_iter().flatten()) {
-            if !value.is_empty() {
-                let place = Place {
-                    provider,
-                    key: "",
-                    field,
-                };
-                visit(&place, value)?;
-            }
+    let mut visit_block = |field: &'static str, mark: Mark, marked: Marked<'_>| {
+        if let (Mark::Value, Marked::Text(value)) = (mark, marked)
+            && !value.is_empty()
+            && failure.is_ok()
+        {
+            let place = Place {
+                provider,
+                key: "",
+                field,
+            };
+            failure = visit(&place, value);
         }
+    };
+    if let Some(network) = config.network_config.as_mut() {
+        secret_places::for_each_network_config_mark(network, &mut visit_block);
     }
-    Ok(())
+    if let Some(proxy) = config.proxy_config.as_mut() {
+        secret_places::for_each_proxy_config_mark(proxy, &mut visit_block);
+    }
+    failure
 }
 
 #[cfg(test)]
@@ -404,7 +400,7 @@ mod tests {
             url: "http://proxy.local:3128".into(),
             username: "user".into(),
             password: "proxy-pass-123".into(),
-            ca_cert_pem: String::new(),
+            ca_cert_pem: Default::default(),
         };
         StoredProvider {
             name: "openai".into(),

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sealing::{Codec, Row};
-use crate::history::{Retention, Revision, Source};
-use crate::provider::StoredProvider;
+use crate::domain::history::{Retention, Revision, Source};
+use crate::domain::provider::StoredProvider;
 use crate::types::RevisionAction;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
@@ -132,7 +132,7 @@ impl Disk {
             }
             tx.execute(
                 "INSERT OR IGNORE INTO store_keys (name, value) VALUES ('config_hash', ?1)",
-                [crate::secrets::random_key().as_slice()],
+                [crate::domain::secrets::random_key().as_slice()],
             )?;
             let key: Vec<u8> = tx.query_row(
                 "SELECT value FROM store_keys WHERE name = 'config_hash'",
@@ -208,7 +208,7 @@ impl Disk {
     /// the highest dropped as the compaction mark.
     pub fn compact(&mut self) -> Result<Option<i64>, String> {
         let head = self.meta("revision").map_err(|e| e.to_string())?;
-        let cutoff = crate::history::cutoff(self.retention.days);
+        let cutoff = crate::domain::history::cutoff(self.retention.days);
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         let dropped: Option<i64> = tx
             .query_row(

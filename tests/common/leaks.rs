@@ -258,7 +258,7 @@ fn collect_in(schema: &str, value: &Value, found: &mut BTreeSet<String>, depth: 
             },
             "credential-headers" => {
                 for (name, v) in held.as_object().into_iter().flatten() {
-                    if bifrost_providers::credentials::is_credential_header(name) {
+                    if bifrost_providers::domain::credentials::is_credential_header(name) {
                         add(v.as_str().unwrap_or_default());
                     }
                 }

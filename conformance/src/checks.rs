@@ -1,0 +1,987 @@
+//! The checks: each one works on providers of its own (custom providers named by the run) and
+//! says what it verifies, and which Bifrost generations are known to fail it and why.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::{Value, json};
+
+use super::target::{Answer, Target};
+use super::{Check, Profile};
+use bifrost_providers_client::types::{EnvVar, Key};
+
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Judged> + Send + 'a>>;
+
+/// What a check that cannot be skipped finds.
+type Checked = Result<(), String>;
+
+/// What a check finds when its precondition may be out of the target's reach.
+pub type Judged = Result<(), Failure>;
+
+/// Why a check did not pass: the target broke the rule, or it cannot meet the check's
+/// precondition (then nothing is judged, and the run says why).
+#[derive(Debug)]
+pub enum Failure {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Failure::Fail(why)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(why: &str) -> Self {
+        Failure::Fail(why.to_string())
+    }
+}
+
+/// A long secret, a short one, and their redacted forms.
+const LONG: &str = "sk-conformance-0123456789abcdef";
+const LONG_MASK: &str = "sk-c************************cdef";
+const SHORT: &str = "abc123";
+
+const G1: Profile = Profile::G1;
+const G2: Profile = Profile::G2;
+
+macro_rules! check {
+    ($name:literal, $about:literal, [$(($p:expr, $why:literal)),*], $f:ident) => {
+        Check {
+            name: $name,
+            about: $about,
+            known_in: &[$(($p, $why)),*],
+            run: |t| Box::pin(async move { $f(t).await.map_err(Failure::from) }),
+        }
+    };
+    ($name:literal, $about:literal, [$(($p:expr, $why:literal)),*], skippable $f:ident) => {
+        Check {
+            name: $name,
+            about: $about,
+            known_in: &[$(($p, $why)),*],
+            run: |t| Box::pin($f(t)),
+        }
+    };
+}
+
+pub static ALL: &[Check] = &[
+    check!(
+        "upsert.put_creates",
+        "PUT to a name that does not exist creates the provider; GET shows what PUT answered",
+        [],
+        put_creates
+    ),
+    check!(
+        "upsert.post_creates_then_conflicts",
+        "POST creates a provider; a second POST of the name is a 409",
+        [],
+        post_creates_then_conflicts
+    ),
+    check!(
+        "replacement.absent_blocks_take_defaults",
+        "a PUT is the whole state: a block left out takes its default, never its old value",
+        [
+            (G1, "Bifrost stores an absent network_config as zeros"),
+            (G2, "Bifrost stores an absent network_config as zeros")
+        ],
+        absent_blocks_take_defaults
+    ),
+    check!(
+        "keys.inline_set_replaced_by_id",
+        "keys inside a PUT replace the key set, matched by id; a key without id gets one",
+        [(G2, "Bifrost v1.5+ ignores keys in a provider PUT")],
+        inline_set_replaced_by_id
+    ),
+    check!(
+        "keys.left_out_stay",
+        "a PUT without keys leaves the stored keys alone",
+        [(G1, "Bifrost v1.4 deletes every key when keys is left out")],
+        keys_left_out_stay
+    ),
+    check!(
+        "keys.sub_resource",
+        "POST, GET, PUT and DELETE of one key under /keys, and the list",
+        [(G1, "Bifrost v1.4 has no /keys")],
+        sub_resource
+    ),
+    check!(
+        "keys.models_per_generation",
+        "models: [\"*\"] under /keys is every model, shown as [] inside the provider body",
+        [
+            (G1, "Bifrost v1.4 has no /keys"),
+            (G2, "Bifrost v1.5+ shows no keys in a provider body")
+        ],
+        models_per_generation
+    ),
+    check!(
+        "keys.new_key_disabled_kept",
+        "a new key sent with enabled: false stays disabled",
+        [(G1, "Bifrost v1.4 forces new keys on")],
+        new_key_disabled_kept
+    ),
+    check!(
+        "secrets.bare_string",
+        "a secret sent as a bare string is accepted and shown redacted",
+        [],
+        bare_string
+    ),
+    check!(
+        "secrets.ref_type_object",
+        "a secret sent as {value, ref, type} (v1.6) is read as the reference it is",
+        [
+            (G1, "Bifrost v1.4 stores the object as raw text"),
+            (G2, "Bifrost v1.5 stores the object as raw text")
+        ],
+        ref_type_object
+    ),
+    check!(
+        "secrets.unresolved_reference_stored",
+        "an env. reference the server cannot resolve is accepted and shown as a reference",
+        [],
+        unresolved_reference_stored
+    ),
+    check!(
+        "redaction.mask_shapes",
+        "responses carry 4 + 24 * + 4 for long secrets, that many * for short ones, <REDACTED> for proxy secrets",
+        [(
+            G1,
+            "Bifrost v1.4.0 to v1.4.10 show proxy secrets in clear or as ********"
+        )],
+        mask_shapes
+    ),
+    check!(
+        "redaction.round_trip_keeps_secrets",
+        "a GET body edited and PUT back keeps every secret (the masks stay the same)",
+        [],
+        round_trip_keeps_secrets
+    ),
+    check!(
+        "redaction.mismatched_mask_refused",
+        "a value that looks redacted but is not the stored secret's mask is a 400, and nothing changes",
+        [
+            (G1, "Bifrost stores the mask as the credential"),
+            (G2, "Bifrost stores the mask as the credential")
+        ],
+        mismatched_mask_refused
+    ),
+    check!(
+        "redaction.foreign_mask_refused",
+        "the current mask of another key's secret, sent for this key, is a 400 and nothing is stored",
+        [
+            (G1, "Bifrost stores the mask as the credential"),
+            (G2, "Bifrost stores the mask as the credential")
+        ],
+        foreign_mask_refused
+    ),
+    check!(
+        "validation.error_body",
+        "a refused value gets a 400 with the contract's error body and changes nothing",
+        [],
+        error_body
+    ),
+    check!(
+        "validation.error_code_and_param",
+        "errors name a stable code and the field at fault",
+        [
+            (G1, "Bifrost's errors carry no code or param"),
+            (G2, "Bifrost's errors carry no code or param")
+        ],
+        error_code_and_param
+    ),
+    check!(
+        "validation.unknown_field_refused",
+        "a field no Bifrost generation knows is a 400",
+        [
+            (G1, "Bifrost ignores unknown fields"),
+            (G2, "Bifrost ignores unknown fields")
+        ],
+        unknown_field_refused
+    ),
+    check!(
+        "validation.null_is_absent",
+        "null for an optional field means the field is left out",
+        [],
+        null_is_absent
+    ),
+    check!(
+        "validation.cross_field_rules",
+        "concurrency above buffer_size, and a changed base_provider_type, are 400s",
+        [],
+        cross_field_rules
+    ),
+    check!(
+        "etag.if_match",
+        "ETag on responses; If-Match with a stale tag is a 412 and changes nothing; the current tag succeeds",
+        [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
+        if_match
+    ),
+    check!(
+        "etag.every_write_changes_it",
+        "every accepted write changes the ETag, a change of a secret alone included, and a refused one does not",
+        [],
+        skippable every_write_changes_etag
+    ),
+    check!(
+        "etag.key_if_match",
+        "key responses carry an ETag that every key write changes; If-Match with a stale tag on a key PUT or DELETE is a 412 and changes nothing",
+        [(G2, "Bifrost has no ETag")],
+        skippable key_if_match
+    ),
+    check!(
+        "etag.if_none_match_creates_only",
+        "If-None-Match: * on PUT creates, and is a 412 when the provider exists",
+        [
+            (G1, "Bifrost has no conditional requests"),
+            (G2, "Bifrost has no conditional requests")
+        ],
+        if_none_match_creates_only
+    ),
+    check!(
+        "revisions.history_and_rollback",
+        "each write is a revision in the provider's history (newest first, with action and changed fields); a rollback brings back the earlier state, secrets included",
+        [
+            (G1, "Bifrost has no history"),
+            (G2, "Bifrost has no history")
+        ],
+        history_and_rollback
+    ),
+    check!(
+        "notfound.get_missing",
+        "GET of a provider that does not exist is a 404",
+        [],
+        get_missing
+    ),
+    check!(
+        "notfound.delete_missing",
+        "DELETE of a provider that does not exist is a 404",
+        [
+            (G1, "Bifrost v1.4.10+ answers 200"),
+            (G2, "Bifrost answers 200")
+        ],
+        delete_missing
+    ),
+    check!(
+        "notfound.key_missing",
+        "GET of a key the provider does not have is a 404",
+        [(G1, "Bifrost v1.4 has no /keys")],
+        key_missing
+    ),
+];
+
+/// `body` with this run's custom provider block (the name is not a standard one).
+fn custom(mut body: Value) -> Value {
+    body["custom_provider_config"] = json!({"base_provider_type": "openai"});
+    body
+}
+
+fn status(answer: &Answer, want: u16, what: &str) -> Checked {
+    if answer.status == want {
+        return Ok(());
+    }
+    Err(format!(
+        "{what}: expected {want}, got {} {}",
+        answer.status,
+        shown(&answer.body)
+    ))
+}
+
+fn equal(got: &Value, want: &Value, what: &str) -> Checked {
+    if got == want {
+        return Ok(());
+    }
+    Err(format!("{what}: expected {want}, got {got}"))
+}
+
+/// A body cut short for a message.
+fn shown(body: &Value) -> String {
+    let text = body.to_string();
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// A created provider with one key of each secret length, through PUT.
+async fn created(t: &Target, keys: Value) -> Result<(String, Value), String> {
+    let name = t.fresh_name();
+    let answer = t.put(&name, &custom(json!({ "keys": keys }))).await?;
+    status(&answer, 200, "creating a provider with PUT")?;
+    Ok((name, answer.body))
+}
+
+async fn put_creates(t: &Target) -> Checked {
+    let (name, written) = created(t, json!([{"name": "k", "value": {"value": LONG}}])).await?;
+    let read = t.get(&name).await?;
+    status(&read, 200, "GET after PUT")?;
+    equal(&read.body, &written, "GET shows what PUT answered")?;
+    // The typed client reads it too.
+    let typed = t
+        .client
+        .get_provider()
+        .provider(name.as_str())
+        .send()
+        .await
+        .map_err(|e| format!("typed GET: {e}"))?
+        .into_inner();
+    equal(&json!(typed.name), &json!(name), "typed GET name")
+}
+
+async fn post_creates_then_conflicts(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let body = custom(json!({"provider": name}));
+    let first = t.call("POST", "/api/providers", Some(&body), &[]).await?;
+    status(&first, 200, "first POST")?;
+    let second = t.call("POST", "/api/providers", Some(&body), &[]).await?;
+    status(&second, 409, "second POST of the same name")
+}
+
+async fn absent_blocks_take_defaults(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let full = custom(json!({
+        "network_config": {"base_url": "https://upstream.example/v1", "max_retries": 3,
+                           "default_request_timeout_in_seconds": 90},
+        "concurrency_and_buffer_size": {"concurrency": 7, "buffer_size": 70},
+        "send_back_raw_request": true
+    }));
+    status(&t.put(&name, &full).await?, 200, "full PUT")?;
+    let bare = t.put(&name, &custom(json!({}))).await?;
+    status(&bare, 200, "PUT of the custom block only")?;
+    let n = &bare.body["network_config"];
+    equal(
+        &n["default_request_timeout_in_seconds"],
+        &json!(30),
+        "default timeout",
+    )?;
+    equal(&n["max_retries"], &json!(0), "default max_retries")?;
+    equal(
+        &n["retry_backoff_initial"],
+        &json!(500),
+        "default initial backoff",
+    )?;
+    equal(&n["retry_backoff_max"], &json!(5000), "default max backoff")?;
+    equal(
+        &bare.body["concurrency_and_buffer_size"],
+        &json!({"concurrency": 1000, "buffer_size": 5000}),
+        "default concurrency",
+    )?;
+    equal(
+        &bare.body["send_back_raw_request"],
+        &json!(false),
+        "send_back_raw_request",
+    )
+}
+
+async fn inline_set_replaced_by_id(t: &Target) -> Checked {
+    let (name, first) = created(
+        t,
+        json!([{"id": "bfc-a", "name": "a", "value": LONG}, {"id": "bfc-b", "name": "b", "value": SHORT}]),
+    )
+    .await?;
+    let mut body = first.clone();
+    body["keys"] =
+        json!([first["keys"][0].clone(), {"name": "c", "value": "sk-third-key-0123456789"}]);
+    body["keys"][0]["weight"] = json!(2.5);
+    let after = t.put(&name, &body).await?;
+    status(&after, 200, "PUT with an edited key set")?;
+    let keys = after.body["keys"].as_array().cloned().unwrap_or_default();
+    equal(&json!(keys.len()), &json!(2), "keys after the PUT")?;
+    equal(&keys[0]["id"], &json!("bfc-a"), "the kept key's id")?;
+    equal(&keys[0]["weight"], &json!(2.5), "the kept key's edit")?;
+    if keys[1]["id"].as_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "a key sent without id got none: {}",
+            shown(&keys[1])
+        ));
+    }
+    Ok(())
+}
+
+async fn keys_left_out_stay(t: &Target) -> Checked {
+    let (name, first) = created(t, json!([{"name": "a", "value": LONG}])).await?;
+    let after = t
+        .put(
+            &name,
+            &custom(json!({"network_config": {"max_retries": 1}})),
+        )
+        .await?;
+    status(&after, 200, "PUT without keys")?;
+    let listed = t
+        .call("GET", &format!("/api/providers/{name}/keys"), None, &[])
+        .await?;
+    let ids = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|k| k["id"].clone())
+            .collect()
+    };
+    let stored = if listed.status == 200 {
+        ids(&listed.body["keys"])
+    } else {
+        ids(&after.body["keys"])
+    };
+    equal(
+        &json!(stored),
+        &json!(ids(&first["keys"])),
+        "the keys after a PUT without keys",
+    )
+}
+
+async fn sub_resource(t: &Target) -> Checked {
+    let (name, _) = created(t, json!([])).await?;
+    let key = Key {
+        name: "sub".into(),
+        value: Some(EnvVar::from(LONG)),
+        models: vec!["*".into()],
+        ..Default::default()
+    };
+    let made = t
+        .client
+        .create_provider_key()
+        .provider(name.as_str())
+        .body(key)
+        .send()
+        .await
+        .map_err(|e| format!("POST /keys: {e}"))?
+        .into_inner();
+    let id = made.id.clone().ok_or("the created key has no id")?;
+    equal(
+        &json!(made.value.as_ref().map(|v| v.value.clone())),
+        &json!(LONG_MASK),
+        "created key's redacted value",
+    )?;
+    let path = format!("/api/providers/{name}/keys/{id}");
+    let mut edit = t.call("GET", &path, None, &[]).await?;
+    status(&edit, 200, "GET /keys/{id}")?;
+    edit.body["weight"] = json!(4.0);
+    let put = t.call("PUT", &path, Some(&edit.body), &[]).await?;
+    status(&put, 200, "PUT /keys/{id}")?;
+    equal(&put.body["weight"], &json!(4.0), "PUT /keys/{id} weight")?;
+    equal(
+        &put.body["value"]["value"],
+        &json!(LONG_MASK),
+        "the redacted value kept through PUT /keys/{id}",
+    )?;
+    let list = t
+        .call("GET", &format!("/api/providers/{name}/keys"), None, &[])
+        .await?;
+    status(&list, 200, "GET /keys")?;
+    equal(&list.body["total"], &json!(1), "GET /keys total")?;
+    let deleted = t.call("DELETE", &path, None, &[]).await?;
+    status(&deleted, 200, "DELETE /keys/{id}")?;
+    equal(
+        &deleted.body["id"],
+        &json!(id),
+        "DELETE answers the deleted key",
+    )?;
+    status(
+        &t.call("GET", &path, None, &[]).await?,
+        404,
+        "GET of the deleted key",
+    )
+}
+
+async fn models_per_generation(t: &Target) -> Checked {
+    let (name, _) = created(t, json!([])).await?;
+    let body = json!({"name": "all", "value": LONG, "models": ["*"]});
+    let made = t
+        .call(
+            "POST",
+            &format!("/api/providers/{name}/keys"),
+            Some(&body),
+            &[],
+        )
+        .await?;
+    status(&made, 200, "POST /keys")?;
+    equal(&made.body["models"], &json!(["*"]), "models under /keys")?;
+    let provider = t.get(&name).await?;
+    equal(
+        &provider.body["keys"][0]["models"],
+        &json!([]),
+        "every model, inside the provider body",
+    )
+}
+
+async fn new_key_disabled_kept(t: &Target) -> Checked {
+    let (_, made) = created(t, json!([{"name": "off", "value": LONG, "enabled": false}])).await?;
+    equal(
+        &made["keys"][0]["enabled"],
+        &json!(false),
+        "enabled of a new disabled key",
+    )
+}
+
+async fn bare_string(t: &Target) -> Checked {
+    let (_, made) = created(t, json!([{"name": "bare", "value": LONG}])).await?;
+    equal(
+        &made["keys"][0]["value"]["value"],
+        &json!(LONG_MASK),
+        "a bare-string secret, redacted",
+    )
+}
+
+async fn ref_type_object(t: &Target) -> Checked {
+    let (_, made) = created(
+        t,
+        json!([{"name": "ref", "value": {"value": "", "ref": "env.BFC_CONFORMANCE_REF", "type": "env"}}]),
+    )
+    .await?;
+    equal(
+        &made["keys"][0]["value"]["env_var"],
+        &json!("env.BFC_CONFORMANCE_REF"),
+        "the reference of a {value, ref, type} secret",
+    )
+}
+
+async fn unresolved_reference_stored(t: &Target) -> Checked {
+    let (_, made) = created(
+        t,
+        json!([{"name": "env", "value": "env.BFC_CONFORMANCE_SURELY_UNSET"}]),
+    )
+    .await?;
+    let value = &made["keys"][0]["value"];
+    equal(
+        &value["env_var"],
+        &json!("env.BFC_CONFORMANCE_SURELY_UNSET"),
+        "env_var",
+    )?;
+    equal(&value["from_env"], &json!(true), "from_env")?;
+    equal(
+        &value["value"],
+        &json!(""),
+        "the value of an unresolved reference",
+    )
+}
+
+async fn mask_shapes(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let body = custom(json!({
+        "keys": [{"name": "long", "value": LONG}, {"name": "short", "value": SHORT}],
+        "proxy_config": {"type": "http", "url": "http://proxy.example:3128", "username": "u", "password": "proxy-secret-1"}
+    }));
+    let made = t.put(&name, &body).await?;
+    status(&made, 200, "PUT with secrets")?;
+    equal(
+        &made.body["keys"][0]["value"]["value"],
+        &json!(LONG_MASK),
+        "a long secret's mask",
+    )?;
+    equal(
+        &made.body["keys"][1]["value"]["value"],
+        &json!("*".repeat(SHORT.len())),
+        "a short secret's mask",
+    )?;
+    equal(
+        &made.body["proxy_config"]["password"],
+        &json!("<REDACTED>"),
+        "the proxy password",
+    )?;
+    if made.body.to_string().contains(LONG) || made.body.to_string().contains("proxy-secret-1") {
+        return Err("a secret is in the response".into());
+    }
+    Ok(())
+}
+
+async fn round_trip_keeps_secrets(t: &Target) -> Checked {
+    let (name, made) = created(t, json!([{"id": "bfc-rt", "name": "rt", "value": LONG}])).await?;
+    let mut body = t.get(&name).await?.body;
+    body["keys"][0]["weight"] = json!(0.5);
+    let again = t.put(&name, &body).await?;
+    status(&again, 200, "PUT of the edited GET body")?;
+    equal(&again.body["keys"][0]["weight"], &json!(0.5), "the edit")?;
+    equal(
+        &again.body["keys"][0]["value"],
+        &made["keys"][0]["value"],
+        "the secret's redacted form",
+    )
+}
+
+async fn mismatched_mask_refused(t: &Target) -> Checked {
+    let (name, _) = created(t, json!([{"id": "bfc-m", "name": "m", "value": LONG}])).await?;
+    let before = t.get(&name).await?.body;
+    let stale = custom(
+        json!({"keys": [{"id": "bfc-m", "name": "m", "value": format!("sk-x{}zzzz", "*".repeat(24))}]}),
+    );
+    let answer = t.put(&name, &stale).await?;
+    status(
+        &answer,
+        400,
+        "PUT of a mask that is not the stored secret's",
+    )?;
+    let fresh = custom(json!({"keys": [{"name": "new", "value": "********"}]}));
+    status(&t.put(&name, &fresh).await?, 400, "a mask for a new key")?;
+    equal(
+        &t.get(&name).await?.body,
+        &before,
+        "the provider after refused masks",
+    )
+}
+
+async fn foreign_mask_refused(t: &Target) -> Checked {
+    let other = "sk-another-secret-9876543210zyxw";
+    let (name, _) = created(
+        t,
+        json!([{"id": "bfc-a", "name": "a", "value": LONG}, {"id": "bfc-b", "name": "b", "value": other}]),
+    )
+    .await?;
+    let before = t.get(&name).await?.body;
+    let mask_of_b = before["keys"][1]["value"]["value"].clone();
+    if mask_of_b
+        .as_str()
+        .is_none_or(|m| m == LONG_MASK || !m.contains('*'))
+    {
+        return Err(format!(
+            "key b's secret is not shown masked: {}",
+            shown(&before)
+        ));
+    }
+    let swapped = custom(json!({"keys": [
+        {"id": "bfc-a", "name": "a", "value": mask_of_b},
+        {"id": "bfc-b", "name": "b", "value": LONG_MASK}
+    ]}));
+    status(
+        &t.put(&name, &swapped).await?,
+        400,
+        "PUT with each key's mask sent for the other key",
+    )?;
+    equal(
+        &t.get(&name).await?.body,
+        &before,
+        "the provider after a refused mask",
+    )
+}
+
+/// The ETag of a successful write, or why it cannot be judged.
+fn written_tag(answer: &Answer, what: &str) -> Result<String, Failure> {
+    status(answer, 200, what)?;
+    etag(answer).map_err(|_| Failure::Skip("the target sends no ETag".into()))
+}
+
+async fn every_write_changes_etag(t: &Target) -> Judged {
+    let name = t.fresh_name();
+    let key = |secret: &str| json!([{"id": "bfc-e", "name": "e", "value": secret}]);
+    let first = written_tag(
+        &t.put(&name, &custom(json!({"keys": key(LONG)}))).await?,
+        "PUT creating the provider",
+    )?;
+    let read = t.get(&name).await?;
+    status(&read, 200, "GET")?;
+    if etag(&read)? != first {
+        return Err("GET shows another ETag than the write answered".into());
+    }
+    let settings = written_tag(
+        &t.put(
+            &name,
+            &custom(json!({"keys": key(LONG), "send_back_raw_request": true})),
+        )
+        .await?,
+        "PUT changing a setting",
+    )?;
+    if settings == first {
+        return Err("the ETag did not change when a setting changed".into());
+    }
+    let secret = written_tag(
+        &t.put(
+            &name,
+            &custom(json!({"keys": key("sk-rotated-secret-abcdefghijkl"), "send_back_raw_request": true})),
+        )
+        .await?,
+        "PUT changing only a key's secret",
+    )?;
+    if secret == settings {
+        return Err("the ETag did not change when only a secret changed".into());
+    }
+    let refused = t
+        .put(
+            &name,
+            &custom(json!({"concurrency_and_buffer_size": {"concurrency": 0, "buffer_size": 1}})),
+        )
+        .await?;
+    status(&refused, 400, "PUT with concurrency 0")?;
+    let after = t.get(&name).await?;
+    if etag(&after)? != secret {
+        return Err("a refused write changed the ETag".into());
+    }
+    Ok(())
+}
+
+async fn key_if_match(t: &Target) -> Judged {
+    let (name, _) = created(t, json!([{"id": "bfc-k", "name": "k", "value": LONG}])).await?;
+    let path = format!("/api/providers/{name}/keys/bfc-k");
+    let read = t.call("GET", &path, None, &[]).await?;
+    if matches!(read.status, 404 | 405) {
+        return Err(Failure::Skip("the target has no /keys sub-resource".into()));
+    }
+    let first = written_tag(&read, "GET of a key")?;
+    let edit = json!({"name": "k", "value": LONG_MASK, "weight": 0.5, "models": ["*"]});
+    let second = written_tag(
+        &t.call("PUT", &path, Some(&edit), &[]).await?,
+        "PUT of a key",
+    )?;
+    if second == first {
+        return Err("the ETag did not change on a key write".into());
+    }
+    let after = t.call("GET", &path, None, &[]).await?.body;
+    let stale_edit = json!({"name": "k", "value": LONG_MASK, "weight": 2.0, "models": ["*"]});
+    let stale = t
+        .call("PUT", &path, Some(&stale_edit), &[("If-Match", &first)])
+        .await?;
+    status(&stale, 412, "key PUT with a stale If-Match")?;
+    let stale = t
+        .call("DELETE", &path, None, &[("If-Match", &first)])
+        .await?;
+    status(&stale, 412, "key DELETE with a stale If-Match")?;
+    equal(
+        &t.call("GET", &path, None, &[]).await?.body,
+        &after,
+        "the key after two 412s",
+    )?;
+    let current = t
+        .call("DELETE", &path, None, &[("If-Match", &second)])
+        .await?;
+    status(&current, 200, "key DELETE with the current If-Match")?;
+    Ok(())
+}
+
+async fn error_body(t: &Target) -> Checked {
+    let (name, before) = created(t, json!([])).await?;
+    let bad = custom(json!({"concurrency_and_buffer_size": {"concurrency": 0, "buffer_size": 10}}));
+    let answer = t.put(&name, &bad).await?;
+    status(&answer, 400, "PUT with concurrency 0")?;
+    let b = &answer.body;
+    equal(&b["is_bifrost_error"], &json!(false), "is_bifrost_error")?;
+    equal(&b["status_code"], &json!(400), "status_code")?;
+    if b["error"]["message"].as_str().is_none_or(str::is_empty) {
+        return Err(format!("error.message is missing: {}", shown(b)));
+    }
+    if !b["extra_fields"].is_object() {
+        return Err(format!("extra_fields is missing: {}", shown(b)));
+    }
+    let content_type = answer
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/json") {
+        return Err(format!("content type {content_type:?}"));
+    }
+    equal(
+        &t.get(&name).await?.body,
+        &before,
+        "the provider after a refused PUT",
+    )
+}
+
+async fn error_code_and_param(t: &Target) -> Checked {
+    let (name, _) = created(t, json!([])).await?;
+    let bad = custom(json!({"keys": [{"weight": -1}]}));
+    let answer = t.put(&name, &bad).await?;
+    status(&answer, 400, "PUT with a negative weight")?;
+    equal(
+        &answer.body["error"]["param"],
+        &json!("keys[0].weight"),
+        "error.param",
+    )?;
+    if !answer.body["error"]["code"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+    {
+        return Err(format!(
+            "error.code is not a snake_case code: {}",
+            shown(&answer.body)
+        ));
+    }
+    Ok(())
+}
+
+async fn unknown_field_refused(t: &Target) -> Checked {
+    let (name, before) = created(t, json!([])).await?;
+    let answer = t.put(&name, &custom(json!({"netwrok_config": {}}))).await?;
+    status(&answer, 400, "PUT with a misspelt block")?;
+    equal(
+        &t.get(&name).await?.body,
+        &before,
+        "the provider after the refusal",
+    )
+}
+
+async fn null_is_absent(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let body = custom(
+        json!({"network_config": null, "proxy_config": null, "concurrency_and_buffer_size": null,
+                             "keys": [{"name": "n", "value": LONG, "models": null, "blacklisted_models": null}]}),
+    );
+    let answer = t.put(&name, &body).await?;
+    status(&answer, 200, "PUT with nulls")?;
+    equal(
+        &answer.body["concurrency_and_buffer_size"]["concurrency"],
+        &json!(1000),
+        "null concurrency block",
+    )
+}
+
+async fn cross_field_rules(t: &Target) -> Checked {
+    let (name, _) = created(t, json!([])).await?;
+    let over =
+        custom(json!({"concurrency_and_buffer_size": {"concurrency": 11, "buffer_size": 10}}));
+    status(
+        &t.put(&name, &over).await?,
+        400,
+        "concurrency above buffer_size",
+    )?;
+    let rebased = json!({"custom_provider_config": {"base_provider_type": "anthropic"}});
+    status(
+        &t.put(&name, &rebased).await?,
+        400,
+        "a changed base_provider_type",
+    )
+}
+
+fn etag(answer: &Answer) -> Result<String, String> {
+    answer
+        .headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| "no ETag header".to_string())
+}
+
+async fn if_match(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let first = t.put(&name, &custom(json!({}))).await?;
+    status(&first, 200, "PUT")?;
+    let old = etag(&first)?;
+    let second = t
+        .put(&name, &custom(json!({"send_back_raw_request": true})))
+        .await?;
+    let current = etag(&second)?;
+    if current == old {
+        return Err("the ETag did not change on a write".into());
+    }
+    let path = format!("/api/providers/{name}");
+    let body = custom(json!({"send_back_raw_response": true}));
+    let stale = t
+        .call("PUT", &path, Some(&body), &[("If-Match", &old)])
+        .await?;
+    status(&stale, 412, "PUT with a stale If-Match")?;
+    equal(
+        &t.get(&name).await?.body,
+        &second.body,
+        "the provider after a 412",
+    )?;
+    let fresh = t
+        .call("PUT", &path, Some(&body), &[("If-Match", &current)])
+        .await?;
+    status(&fresh, 200, "PUT with the current If-Match")
+}
+
+async fn if_none_match_creates_only(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let path = format!("/api/providers/{name}");
+    let body = custom(json!({}));
+    let created = t
+        .call("PUT", &path, Some(&body), &[("If-None-Match", "*")])
+        .await?;
+    status(&created, 200, "create-only PUT of a new name")?;
+    let again = t
+        .call("PUT", &path, Some(&body), &[("If-None-Match", "*")])
+        .await?;
+    status(&again, 412, "create-only PUT of an existing name")
+}
+
+async fn history_and_rollback(t: &Target) -> Checked {
+    let (name, first) = created(t, json!([{"id": "bfc-h", "name": "h", "value": LONG}])).await?;
+    let edit = custom(
+        json!({"keys": [{"id": "bfc-h", "name": "h", "value": "sk-second-secret-0123456789"}],
+                             "network_config": {"max_retries": 2}}),
+    );
+    status(&t.put(&name, &edit).await?, 200, "second PUT")?;
+    let history = t
+        .call("GET", &format!("/api/providers/{name}/history"), None, &[])
+        .await?;
+    status(&history, 200, "GET history")?;
+    let revisions = history.body["revisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    equal(
+        &json!(revisions.len()),
+        &json!(2),
+        "revisions of the provider",
+    )?;
+    equal(
+        &revisions[0]["action"],
+        &json!("update"),
+        "newest revision's action",
+    )?;
+    equal(
+        &revisions[1]["action"],
+        &json!("create"),
+        "oldest revision's action",
+    )?;
+    let changed = revisions[0]["changed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !changed.contains(&json!("network_config.max_retries")) {
+        return Err(format!(
+            "changed does not name network_config.max_retries: {}",
+            shown(&revisions[0])
+        ));
+    }
+    let older = revisions[1]["revision"]
+        .as_i64()
+        .ok_or("a revision without its number")?;
+    if revisions[0]["revision"]
+        .as_i64()
+        .is_none_or(|newer| newer <= older)
+    {
+        return Err("revision numbers do not grow".into());
+    }
+    let back = t
+        .call(
+            "POST",
+            &format!("/api/providers/{name}/rollback"),
+            Some(&json!({"revision": older})),
+            &[],
+        )
+        .await?;
+    status(&back, 200, "rollback")?;
+    equal(
+        &back.body["keys"][0]["value"],
+        &first["keys"][0]["value"],
+        "the secret after the rollback",
+    )?;
+    equal(
+        &back.body["network_config"]["max_retries"],
+        &json!(0),
+        "the setting after the rollback",
+    )
+}
+
+async fn get_missing(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    status(&t.get(&name).await?, 404, "GET of a missing provider")
+}
+
+async fn delete_missing(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let answer = t
+        .call("DELETE", &format!("/api/providers/{name}"), None, &[])
+        .await?;
+    status(&answer, 404, "DELETE of a missing provider")
+}
+
+async fn key_missing(t: &Target) -> Checked {
+    let (name, _) = created(t, json!([])).await?;
+    let answer = t
+        .call(
+            "GET",
+            &format!("/api/providers/{name}/keys/bfc-no-such-key"),
+            None,
+            &[],
+        )
+        .await?;
+    status(&answer, 404, "GET of a missing key")
+}

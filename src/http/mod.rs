@@ -1,0 +1,15 @@
+//! The HTTP layer: the API trait and its handlers, the admin-token extractor, the JSON body
+//! extractor, the mapping of errors to HTTP responses and the server's startup.
+
+pub mod admin_token;
+pub mod api;
+pub mod auth;
+pub mod body_budget;
+pub mod conditional_headers;
+pub mod context;
+pub mod error;
+pub mod handlers;
+pub mod json_body;
+pub mod method_not_allowed;
+pub mod startup;
+pub mod token_file;
