@@ -96,3 +96,54 @@ fn load(path: &Path, admin: Option<&str>) -> Result<Tokens, String> {
         None => Ok(tokens),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tokens::digest_hex;
+
+    fn entry(name: &str, token: &str) -> String {
+        format!(
+            "[[token]]\nname = \"{name}\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
+            digest_hex(token)
+        )
+    }
+
+    /// Waits until `check` holds of the tokens in force, for at most five poll periods.
+    async fn eventually(file: &TokenFile, check: impl Fn(&Tokens) -> bool) -> bool {
+        for _ in 0..50 {
+            if check(&file.current()) {
+                return true;
+            }
+            tokio::time::sleep(POLL / 10).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn an_edit_takes_effect_and_a_broken_file_keeps_the_tokens_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, entry("first", "token-one")).unwrap();
+        let file = TokenFile::watch(path.clone(), Some("the-admin-token-1234".into())).unwrap();
+        let now = chrono::Utc::now();
+        assert!(file.current().authenticate("token-one", now).is_ok());
+        assert!(file.current().authenticate("the-admin-token-1234", now).is_ok());
+
+        std::fs::write(&path, entry("second", "token-two-rotated")).unwrap();
+        assert!(
+            eventually(&file, |t| t.authenticate("token-two-rotated", now).is_ok()).await,
+            "the edit took effect"
+        );
+        assert!(file.current().authenticate("token-one", now).is_err(), "revoked");
+        assert!(file.current().authenticate("the-admin-token-1234", now).is_ok());
+
+        std::fs::write(&path, "[[token]]\nname = ").unwrap();
+        tokio::time::sleep(POLL * 3).await;
+        assert!(
+            file.current().authenticate("token-two-rotated", now).is_ok(),
+            "a broken file keeps the tokens in force"
+        );
+        assert!(TokenFile::watch(path, None).is_err(), "a server does not start on it");
+    }
+}
