@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::domain::tokens::Tokens;
+use crate::telemetry::metrics;
 
 /// How often the file's modification time and size are looked at.
 const POLL: Duration = Duration::from_secs(1);
@@ -39,11 +40,12 @@ impl TokenFile {
     /// Reads `path` (it must parse: a server does not start on a broken file), adds the admin
     /// token to it, and keeps it in force from then on. `admin` is added to every version.
     pub fn watch(path: PathBuf, admin: Option<String>) -> Result<Self, String> {
+        // The stamp is taken before the reading, so that an edit made while it reads is seen.
+        let mut seen = stamp(&path);
         let first = load(&path, admin.as_deref())?;
         let file = TokenFile::fixed(first);
         let kept = file.clone();
         tokio::spawn(async move {
-            let mut seen = stamp(&path);
             let mut hangup =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             loop {
@@ -65,14 +67,18 @@ impl TokenFile {
                 match load(&path, admin.as_deref()) {
                     Ok(tokens) => {
                         let count = tokens.len();
+                        metrics::token_reload(true);
                         *kept.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
                         tracing::info!(file = %path.display(), tokens = count, "tokens file read again");
                     }
-                    Err(why) => tracing::warn!(
+                    Err(why) => {
+                        metrics::token_reload(false);
+                        tracing::warn!(
                         file = %path.display(),
                         error = %why,
                         "tokens file not taken: the tokens in force stay"
-                    ),
+                        );
+                    }
                 }
             }
         });
@@ -128,22 +134,38 @@ mod tests {
         let file = TokenFile::watch(path.clone(), Some("the-admin-token-1234".into())).unwrap();
         let now = chrono::Utc::now();
         assert!(file.current().authenticate("token-one", now).is_ok());
-        assert!(file.current().authenticate("the-admin-token-1234", now).is_ok());
+        assert!(
+            file.current()
+                .authenticate("the-admin-token-1234", now)
+                .is_ok()
+        );
 
         std::fs::write(&path, entry("second", "token-two-rotated")).unwrap();
         assert!(
             eventually(&file, |t| t.authenticate("token-two-rotated", now).is_ok()).await,
             "the edit took effect"
         );
-        assert!(file.current().authenticate("token-one", now).is_err(), "revoked");
-        assert!(file.current().authenticate("the-admin-token-1234", now).is_ok());
+        assert!(
+            file.current().authenticate("token-one", now).is_err(),
+            "revoked"
+        );
+        assert!(
+            file.current()
+                .authenticate("the-admin-token-1234", now)
+                .is_ok()
+        );
 
         std::fs::write(&path, "[[token]]\nname = ").unwrap();
         tokio::time::sleep(POLL * 3).await;
         assert!(
-            file.current().authenticate("token-two-rotated", now).is_ok(),
+            file.current()
+                .authenticate("token-two-rotated", now)
+                .is_ok(),
             "a broken file keeps the tokens in force"
         );
-        assert!(TokenFile::watch(path, None).is_err(), "a server does not start on it");
+        assert!(
+            TokenFile::watch(path, None).is_err(),
+            "a server does not start on it"
+        );
     }
 }
