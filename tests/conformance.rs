@@ -126,6 +126,8 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
                         let body = body.collect().await.unwrap().to_bytes();
                         (fault.request)(&mut parts);
                         let body = (fault.body)(&String::from_utf8_lossy(&body));
+                        // The body may have changed length: the client sends its own.
+                        parts.headers.remove(http::header::CONTENT_LENGTH);
                         let url = format!("{upstream}{}", parts.uri);
                         let answer = http
                             .request(parts.method.clone(), url)

@@ -837,7 +837,7 @@ async fn key_references_unresolved(t: &Target) -> Judged {
         status(
             &made,
             200,
-            &format!("PUT of a {base}-based provider with references"),
+            &format!("PUT of the {base}-based provider with references"),
         )?;
         let read = t.get(&name).await?;
         status(&read, 200, "GET")?;
