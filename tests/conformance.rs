@@ -93,14 +93,15 @@ async fn server_rows(server: &TestServer) -> Vec<(String, serde_json::Value)> {
 on_every_store!(this_server_conforms_and_others_are_untouched);
 
 /// A fault planted between the runner and the server: on the request (head and body) on its
-/// way in, and on the response on its way out.
+/// way in, and on the response (head and body) on its way out.
 struct Fault {
     request: fn(&mut http::request::Parts),
     body: fn(&str) -> String,
     response: fn(&http::request::Parts, &mut http::response::Parts),
+    reply: fn(&str) -> String,
 }
 
-/// The body of a fault that leaves bodies alone.
+/// The body (request or response) of a fault that leaves bodies alone.
 fn same(body: &str) -> String {
     body.to_string()
 }
@@ -141,7 +142,12 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
                             out = out.header(k, v);
                         }
                         let bytes = answer.bytes().await.unwrap();
-                        let (mut head, body) = out.body(Full::new(bytes)).unwrap().into_parts();
+                        let bytes = (fault.reply)(&String::from_utf8_lossy(&bytes)).into_bytes();
+                        let (mut head, body) = out
+                            .body(Full::new(hyper::body::Bytes::from(bytes)))
+                            .unwrap()
+                            .into_parts();
+                        head.headers.remove(http::header::CONTENT_LENGTH);
                         (fault.response)(&parts, &mut head);
                         Ok::<_, Infallible>(http::Response::from_parts(head, body))
                     }
@@ -158,11 +164,12 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_faults_are_caught_by_name() {
     let server = Arc::new(TestServer::start());
-    static FAULTS: [(&str, Fault); 8] = [
+    static FAULTS: [(&str, Fault); 12] = [
         // A server whose ETag never changes.
         (
             "etag.every_write_changes_it",
             Fault {
+                reply: same,
                 request: |request| {
                     request.headers.remove("if-match");
                 },
@@ -180,6 +187,7 @@ async fn planted_faults_are_caught_by_name() {
         (
             "etag.if_match",
             Fault {
+                reply: same,
                 request: |request| {
                     request.headers.remove("if-match");
                 },
@@ -191,6 +199,7 @@ async fn planted_faults_are_caught_by_name() {
         (
             "notfound.delete_missing",
             Fault {
+                reply: same,
                 request: |_| {},
                 body: same,
                 response: |request, response| {
@@ -204,6 +213,7 @@ async fn planted_faults_are_caught_by_name() {
         (
             "etag.if_none_match_creates_only",
             Fault {
+                reply: same,
                 request: |request| {
                     request.headers.remove("if-none-match");
                 },
@@ -213,10 +223,70 @@ async fn planted_faults_are_caught_by_name() {
                 },
             },
         ),
+        // A server that shows a provider whose reference does not resolve as active.
+        (
+            "secrets.unresolved_reference_status",
+            Fault {
+                reply: |body| {
+                    body.replace("\"status\":\"error\"", "\"status\":\"active\"")
+                        .replace(
+                            "\"provider_status\":\"error\"",
+                            "\"provider_status\":\"active\"",
+                        )
+                },
+                request: |_| {},
+                body: same,
+                response: |_, _| {},
+            },
+        ),
+        // A server that ignores If-Match on a DELETE.
+        (
+            "etag.if_match_delete",
+            Fault {
+                reply: same,
+                request: |request| {
+                    if request.method == http::Method::DELETE {
+                        request.headers.remove("if-match");
+                    }
+                },
+                body: same,
+                response: |_, _| {},
+            },
+        ),
+        // A server whose DELETE answers carry no ETag.
+        (
+            "etag.on_every_response",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: same,
+                response: |request, response| {
+                    if request.method == http::Method::DELETE {
+                        response.headers.remove("etag");
+                    }
+                },
+            },
+        ),
+        // A server that refuses no secret form: a number or an array is stored as its text.
+        (
+            "secrets.unknown_form_refused",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace("\"value\":42", "\"value\":\"42\"").replace(
+                        "[\"sk-in-an-array-0123456789\"]",
+                        "\"[sk-in-an-array-0123456789]\"",
+                    )
+                },
+                response: |_, _| {},
+            },
+        ),
         // A server whose key responses carry one ETag that never changes.
         (
             "etag.key_after_each_write",
             Fault {
+                reply: same,
                 request: |request| {
                     if request.uri.path().contains("/keys") {
                         request.headers.remove("if-match");
@@ -237,6 +307,7 @@ async fn planted_faults_are_caught_by_name() {
         (
             "secrets.key_references_unresolved",
             Fault {
+                reply: same,
                 request: |_| {},
                 body: |body| {
                     body.replace(
@@ -251,6 +322,7 @@ async fn planted_faults_are_caught_by_name() {
         (
             "secrets.proxy_references_unresolved",
             Fault {
+                reply: same,
                 request: |_| {},
                 body: |body| {
                     body.replace(
@@ -265,6 +337,7 @@ async fn planted_faults_are_caught_by_name() {
         (
             "redaction.proxy_secrets_kept",
             Fault {
+                reply: same,
                 request: |_| {},
                 body: |body| body.replace("\"<REDACTED>\"", "\"stored-as-sent-mask\""),
                 response: |_, _| {},
@@ -330,6 +403,7 @@ async fn the_admin_token_is_judged() {
     );
     // A server that does not check the token: every request reaches it with the right one.
     static OPEN: Fault = Fault {
+        reply: same,
         request: |request| {
             request.headers.insert(
                 "authorization",

@@ -166,6 +166,36 @@ pub static ALL: &[Check] = &[
         proxy_references_unresolved
     ),
     check!(
+        "secrets.env_var_object",
+        "a secret sent as {value, env_var, from_env} (G1/G2), new or legacy (value equal to env_var), is read as the reference it is",
+        [],
+        env_var_object
+    ),
+    check!(
+        "secrets.unknown_form_refused",
+        "a secret in a form no generation accepts (a number, an array) is a 400 naming the field, and nothing is stored",
+        [
+            (
+                G1,
+                "Bifrost stores a secret of another JSON form as its raw text"
+            ),
+            (
+                G2,
+                "Bifrost stores a secret of another JSON form as its raw text"
+            )
+        ],
+        unknown_form_refused
+    ),
+    check!(
+        "secrets.unresolved_reference_status",
+        "a provider whose reference does not resolve where the server runs has status error, mirrored in provider_status",
+        [
+            (G1, "Bifrost gives no error status for an unset variable"),
+            (G2, "Bifrost gives no error status for an unset variable")
+        ],
+        unresolved_reference_status
+    ),
+    check!(
         "redaction.mask_shapes",
         "responses carry 4 + 24 * + 4 for long secrets, that many * for short ones, <REDACTED> for proxy secrets",
         [(
@@ -245,6 +275,18 @@ pub static ALL: &[Check] = &[
         "ETag on responses; If-Match with a stale tag is a 412 and changes nothing; the current tag succeeds",
         [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
         if_match
+    ),
+    check!(
+        "etag.if_match_delete",
+        "If-Match with a stale tag on a provider DELETE is a 412 and the provider stays; the current tag deletes it",
+        [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
+        if_match_delete
+    ),
+    check!(
+        "etag.on_every_response",
+        "every provider response (POST, GET, PUT, DELETE) and key response (POST, GET, PUT, DELETE under /keys) carries an ETag",
+        [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
+        on_every_response
     ),
     check!(
         "etag.every_write_changes_it",
@@ -605,6 +647,85 @@ async fn unresolved_reference_stored(t: &Target) -> Checked {
         &value["value"],
         &json!(""),
         "the value of an unresolved reference",
+    )
+}
+
+async fn env_var_object(t: &Target) -> Checked {
+    for (form, value) in [
+        ("{value: \"\", env_var, from_env}", ""),
+        (
+            "legacy {value = env_var, from_env}",
+            "env.BFC_CONFORMANCE_UNSET_OBJECT",
+        ),
+    ] {
+        let reference = "env.BFC_CONFORMANCE_UNSET_OBJECT";
+        let secret = json!({"value": value, "env_var": reference, "from_env": true});
+        let (name, made) = created(t, json!([{"name": "o", "value": secret}])).await?;
+        for answer in [&made, &t.get(&name).await?.body] {
+            if !shows_reference(&answer["keys"][0]["value"], reference) {
+                return Err(format!(
+                    "a secret sent as {form} does not show {reference}: {}",
+                    shown(&answer["keys"][0]["value"])
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn unknown_form_refused(t: &Target) -> Checked {
+    for form in [json!(42), json!(["sk-in-an-array-0123456789"])] {
+        let name = t.fresh_name();
+        let answer = t
+            .put(
+                &name,
+                &custom(json!({"keys": [{"name": "u", "value": form}]})),
+            )
+            .await?;
+        status(&answer, 400, &format!("a secret sent as {form}"))?;
+        let error = &answer.body["error"];
+        let names = |member: &str| {
+            error[member]
+                .as_str()
+                .is_some_and(|m| m.contains("keys[0].value"))
+        };
+        if !names("param") && !names("message") {
+            return Err(format!(
+                "the refusal of a secret sent as {form} does not name keys[0].value: {}",
+                shown(&answer.body)
+            ));
+        }
+        status(&t.get(&name).await?, 404, "GET after the refused create")?;
+    }
+    Ok(())
+}
+
+async fn unresolved_reference_status(t: &Target) -> Checked {
+    let (name, made) = created(
+        t,
+        json!([{"name": "env", "value": "env.BFC_CONFORMANCE_SURELY_UNSET"}]),
+    )
+    .await?;
+    for answer in [&made, &t.get(&name).await?.body] {
+        equal(&answer["status"], &json!("error"), "status")?;
+        equal(
+            &answer["provider_status"],
+            &json!("error"),
+            "provider_status",
+        )?;
+    }
+    // The same provider with a literal is usable.
+    let literal = t
+        .put(
+            &name,
+            &custom(json!({"keys": [{"name": "env", "value": LONG}]})),
+        )
+        .await?;
+    status(&literal, 200, "PUT with a literal secret")?;
+    equal(
+        &literal.body["status"],
+        &json!("active"),
+        "status with a literal",
     )
 }
 
@@ -1247,6 +1368,68 @@ async fn if_match(t: &Target) -> Checked {
         .call("PUT", &path, Some(&body), &[("If-Match", &current)])
         .await?;
     status(&fresh, 200, "PUT with the current If-Match")
+}
+
+async fn if_match_delete(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let first = t.put(&name, &custom(json!({}))).await?;
+    status(&first, 200, "PUT")?;
+    let old = etag(&first)?;
+    let second = t
+        .put(&name, &custom(json!({"send_back_raw_request": true})))
+        .await?;
+    status(&second, 200, "second PUT")?;
+    let current = etag(&second)?;
+    if current == old {
+        return Err("the ETag did not change on a write".into());
+    }
+    let path = format!("/api/providers/{name}");
+    let stale = t.call("DELETE", &path, None, &[("If-Match", &old)]).await?;
+    status(&stale, 412, "DELETE with a stale If-Match")?;
+    equal(
+        &t.get(&name).await?.body,
+        &second.body,
+        "the provider after a 412",
+    )?;
+    let fresh = t
+        .call("DELETE", &path, None, &[("If-Match", &current)])
+        .await?;
+    status(&fresh, 200, "DELETE with the current If-Match")?;
+    status(&t.get(&name).await?, 404, "GET after the DELETE")
+}
+
+async fn on_every_response(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let path = format!("/api/providers/{name}");
+    let tagged = |answer: &Answer, what: &str| -> Checked {
+        status(answer, 200, what)?;
+        etag(answer).map(|_| ()).map_err(|e| format!("{what}: {e}"))
+    };
+    let body = custom(json!({"provider": name}));
+    tagged(
+        &t.call("POST", "/api/providers", Some(&body), &[]).await?,
+        "POST",
+    )?;
+    tagged(&t.get(&name).await?, "GET")?;
+    tagged(&t.put(&name, &custom(json!({}))).await?, "PUT")?;
+    let keys = format!("{path}/keys");
+    let list = t.call("GET", &keys, None, &[]).await?;
+    if list.status == 200 && list.body["keys"].is_array() {
+        let key = json!({"id": "bfc-t", "name": "t", "value": LONG, "models": ["*"]});
+        tagged(&t.call("POST", &keys, Some(&key), &[]).await?, "POST /keys")?;
+        let one = format!("{keys}/bfc-t");
+        tagged(&t.call("GET", &one, None, &[]).await?, "GET /keys/{id}")?;
+        let edit = json!({"name": "t", "value": LONG_MASK, "weight": 2.0, "models": ["*"]});
+        tagged(
+            &t.call("PUT", &one, Some(&edit), &[]).await?,
+            "PUT /keys/{id}",
+        )?;
+        tagged(
+            &t.call("DELETE", &one, None, &[]).await?,
+            "DELETE /keys/{id}",
+        )?;
+    }
+    tagged(&t.call("DELETE", &path, None, &[]).await?, "DELETE")
 }
 
 async fn if_none_match_creates_only(t: &Target) -> Checked {
