@@ -164,7 +164,7 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_faults_are_caught_by_name() {
     let server = Arc::new(TestServer::start());
-    static FAULTS: [(&str, Fault); 12] = [
+    static FAULTS: [(&str, Fault); 14] = [
         // A server whose ETag never changes.
         (
             "etag.every_write_changes_it",
@@ -236,6 +236,32 @@ async fn planted_faults_are_caught_by_name() {
                 },
                 request: |_| {},
                 body: same,
+                response: |_, _| {},
+            },
+        ),
+        // A server that reads a {value, env_var, from_env} secret by its value alone.
+        (
+            "secrets.env_var_object",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace(
+                        "\"env_var\":\"env.BFC_CONFORMANCE_UNSET_OBJECT\"",
+                        "\"env_var\":\"\"",
+                    )
+                    .replace("\"from_env\":true", "\"from_env\":false")
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server that stores a key value sent as [REDACTED] as the credential.
+        (
+            "redaction.mismatched_mask_refused",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| body.replace("\"[REDACTED]\"", "\"stored-as-sent-mask\""),
                 response: |_, _| {},
             },
         ),

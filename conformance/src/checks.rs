@@ -212,7 +212,7 @@ pub static ALL: &[Check] = &[
     ),
     check!(
         "redaction.mismatched_mask_refused",
-        "a value that looks redacted but is not the stored secret's mask is a 400, and nothing changes",
+        "a value that looks redacted (4 + 24 * + 4, all *, [REDACTED], <REDACTED>) but is not the stored secret's mask is a 400, and nothing changes",
         [
             (G1, "Bifrost stores the mask as the credential"),
             (G2, "Bifrost stores the mask as the credential")
@@ -784,6 +784,14 @@ async fn mismatched_mask_refused(t: &Target) -> Checked {
         400,
         "PUT of a mask that is not the stored secret's",
     )?;
+    for mask in ["[REDACTED]", "<REDACTED>"] {
+        let other = custom(json!({"keys": [{"id": "bfc-m", "name": "m", "value": mask}]}));
+        status(
+            &t.put(&name, &other).await?,
+            400,
+            &format!("PUT of {mask} for a key whose mask is another"),
+        )?;
+    }
     let fresh = custom(json!({"keys": [{"name": "new", "value": "********"}]}));
     status(&t.put(&name, &fresh).await?, 400, "a mask for a new key")?;
     equal(
