@@ -43,8 +43,13 @@ async fn this_server_conforms_and_others_are_untouched(backend: Backend) {
         .map(|o| (o.name, o.verdict.clone()))
         .collect();
     assert!(failures.is_empty(), "{}", report.text());
+    // Every check's precondition is met, but the token's: this server runs without one.
     assert!(
-        report.outcomes.iter().all(|o| o.verdict == Verdict::Pass),
+        report.outcomes.iter().all(|o| match o.name {
+            "auth.token_required" =>
+                matches!(&o.verdict, Verdict::Skipped(why) if why.contains("--token")),
+            _ => o.verdict == Verdict::Pass,
+        }),
         "this server meets every check's precondition: {}",
         report.text()
     );
@@ -87,11 +92,18 @@ async fn server_rows(server: &TestServer) -> Vec<(String, serde_json::Value)> {
 
 on_every_store!(this_server_conforms_and_others_are_untouched);
 
-/// A fault planted between the runner and the server: on the request on its way in, and on the
-/// response on its way out.
+/// A fault planted between the runner and the server: on the request (head and body) on its
+/// way in, and on the response (head and body) on its way out.
 struct Fault {
     request: fn(&mut http::request::Parts),
+    body: fn(&str) -> String,
     response: fn(&http::request::Parts, &mut http::response::Parts),
+    reply: fn(&str) -> String,
+}
+
+/// The body (request or response) of a fault that leaves bodies alone.
+fn same(body: &str) -> String {
+    body.to_string()
 }
 
 /// A proxy in front of `upstream` that applies `fault` to each exchange.
@@ -114,11 +126,14 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
                         let (mut parts, body) = request.into_parts();
                         let body = body.collect().await.unwrap().to_bytes();
                         (fault.request)(&mut parts);
+                        let body = (fault.body)(&String::from_utf8_lossy(&body));
+                        // The body may have changed length: the client sends its own.
+                        parts.headers.remove(http::header::CONTENT_LENGTH);
                         let url = format!("{upstream}{}", parts.uri);
                         let answer = http
                             .request(parts.method.clone(), url)
                             .headers(parts.headers.clone())
-                            .body(body.to_vec())
+                            .body(body)
                             .send()
                             .await
                             .unwrap();
@@ -127,7 +142,12 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
                             out = out.header(k, v);
                         }
                         let bytes = answer.bytes().await.unwrap();
-                        let (mut head, body) = out.body(Full::new(bytes)).unwrap().into_parts();
+                        let bytes = (fault.reply)(&String::from_utf8_lossy(&bytes)).into_bytes();
+                        let (mut head, body) = out
+                            .body(Full::new(hyper::body::Bytes::from(bytes)))
+                            .unwrap()
+                            .into_parts();
+                        head.headers.remove(http::header::CONTENT_LENGTH);
                         (fault.response)(&parts, &mut head);
                         Ok::<_, Infallible>(http::Response::from_parts(head, body))
                     }
@@ -144,14 +164,16 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_faults_are_caught_by_name() {
     let server = Arc::new(TestServer::start());
-    static FAULTS: [(&str, Fault); 4] = [
+    static FAULTS: [(&str, Fault); 14] = [
         // A server whose ETag never changes.
         (
             "etag.every_write_changes_it",
             Fault {
+                reply: same,
                 request: |request| {
                     request.headers.remove("if-match");
                 },
+                body: same,
                 response: |_, response| {
                     if response.headers.contains_key("etag") {
                         response
@@ -165,9 +187,11 @@ async fn planted_faults_are_caught_by_name() {
         (
             "etag.if_match",
             Fault {
+                reply: same,
                 request: |request| {
                     request.headers.remove("if-match");
                 },
+                body: same,
                 response: |_, _| {},
             },
         ),
@@ -175,7 +199,9 @@ async fn planted_faults_are_caught_by_name() {
         (
             "notfound.delete_missing",
             Fault {
+                reply: same,
                 request: |_| {},
+                body: same,
                 response: |request, response| {
                     if request.method == http::Method::DELETE && response.status == 404 {
                         response.status = http::StatusCode::OK;
@@ -187,12 +213,160 @@ async fn planted_faults_are_caught_by_name() {
         (
             "etag.if_none_match_creates_only",
             Fault {
+                reply: same,
                 request: |request| {
                     request.headers.remove("if-none-match");
                 },
+                body: same,
                 response: |_, response| {
                     response.headers.remove("etag");
                 },
+            },
+        ),
+        // A server that shows a provider whose reference does not resolve as active.
+        (
+            "secrets.unresolved_reference_status",
+            Fault {
+                reply: |body| {
+                    body.replace("\"status\":\"error\"", "\"status\":\"active\"")
+                        .replace(
+                            "\"provider_status\":\"error\"",
+                            "\"provider_status\":\"active\"",
+                        )
+                },
+                request: |_| {},
+                body: same,
+                response: |_, _| {},
+            },
+        ),
+        // A server that reads a {value, env_var, from_env} secret by its value alone.
+        (
+            "secrets.env_var_object",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace(
+                        "\"env_var\":\"env.BFC_CONFORMANCE_UNSET_OBJECT\"",
+                        "\"env_var\":\"\"",
+                    )
+                    .replace("\"from_env\":true", "\"from_env\":false")
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server that stores a key value sent as [REDACTED] as the credential.
+        (
+            "redaction.mismatched_mask_refused",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| body.replace("\"[REDACTED]\"", "\"stored-as-sent-mask\""),
+                response: |_, _| {},
+            },
+        ),
+        // A server that ignores If-Match on a DELETE.
+        (
+            "etag.if_match_delete",
+            Fault {
+                reply: same,
+                request: |request| {
+                    if request.method == http::Method::DELETE {
+                        request.headers.remove("if-match");
+                    }
+                },
+                body: same,
+                response: |_, _| {},
+            },
+        ),
+        // A server whose DELETE answers carry no ETag.
+        (
+            "etag.on_every_response",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: same,
+                response: |request, response| {
+                    if request.method == http::Method::DELETE {
+                        response.headers.remove("etag");
+                    }
+                },
+            },
+        ),
+        // A server that refuses no secret form: a number or an array is stored as its text.
+        (
+            "secrets.unknown_form_refused",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace("\"value\":42", "\"value\":\"42\"").replace(
+                        "[\"sk-in-an-array-0123456789\"]",
+                        "\"[sk-in-an-array-0123456789]\"",
+                    )
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server whose key responses carry one ETag that never changes.
+        (
+            "etag.key_after_each_write",
+            Fault {
+                reply: same,
+                request: |request| {
+                    if request.uri.path().contains("/keys") {
+                        request.headers.remove("if-match");
+                    }
+                },
+                body: same,
+                response: |request, response| {
+                    if request.uri.path().contains("/keys") && response.headers.contains_key("etag")
+                    {
+                        response
+                            .headers
+                            .insert("etag", http::HeaderValue::from_static("\"key-fixed\""));
+                    }
+                },
+            },
+        ),
+        // A server that resolves a reference in an azure key field and stores its value.
+        (
+            "secrets.key_references_unresolved",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace(
+                        "\"env.BFC_CONFORMANCE_UNSET_AZURE_KEY_CONFIG_TENANT_ID\"",
+                        "\"resolved-tenant-0123456789\"",
+                    )
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server that resolves a reference in the proxy password and stores its value.
+        (
+            "secrets.proxy_references_unresolved",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace(
+                        "\"env.BFC_CONFORMANCE_UNSET_PROXY_CONFIG_PASSWORD\"",
+                        "\"resolved-proxy-password-0123\"",
+                    )
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server that stores a proxy secret sent back as <REDACTED> as the credential.
+        (
+            "redaction.proxy_secrets_kept",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| body.replace("\"<REDACTED>\"", "\"stored-as-sent-mask\""),
+                response: |_, _| {},
             },
         ),
     ];
@@ -223,6 +397,52 @@ async fn planted_faults_are_caught_by_name() {
             );
         }
     }
+}
+
+/// The admin token, on a server that has one.
+const TOKEN: &str = "conformance-admin-token-0123456789";
+
+/// The runner given the token judges the token's check on a server that has one (and passes
+/// it), and a server that lets requests without it through fails it by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_is_judged() {
+    let server = TestServer::start_with(&[("BIFROST_ADMIN_TOKEN", TOKEN)], &[]);
+    let guarded = |url: &str| {
+        Target::with_token(
+            Client::builder(url)
+                .retries(0)
+                .admin_token(TOKEN)
+                .build()
+                .unwrap(),
+            Client::builder(url).retries(0).build().unwrap(),
+        )
+    };
+    let only_auth = Options {
+        only: vec!["auth".into()],
+        ..options(Profile::Contract)
+    };
+    let report = conformance::run(&guarded(&server.url), &only_auth).await;
+    assert!(
+        report.outcomes.len() == 1 && report.outcomes[0].verdict == Verdict::Pass,
+        "{}",
+        report.text()
+    );
+    // A server that does not check the token: every request reaches it with the right one.
+    static OPEN: Fault = Fault {
+        reply: same,
+        request: |request| {
+            request.headers.insert(
+                "authorization",
+                http::HeaderValue::from_static("Bearer conformance-admin-token-0123456789"),
+            );
+        },
+        body: same,
+        response: |_, _| {},
+    };
+    let proxy = faulty_proxy(server.url.clone(), &OPEN).await;
+    let report = conformance::run(&guarded(&format!("http://{proxy}")), &only_auth).await;
+    let failed: Vec<_> = report.failures().map(|o| o.name).collect();
+    assert_eq!(failed, ["auth.token_required"], "{}", report.text());
 }
 
 /// `--only` or `--skip` naming no check or group, or selecting none, is a usage error (exit 2)

@@ -67,6 +67,12 @@ macro_rules! check {
 
 pub static ALL: &[Check] = &[
     check!(
+        "auth.token_required",
+        "with an admin token, a request without it or with a wrong one is a 401 with the contract's error body, and changes nothing",
+        [],
+        skippable token_required
+    ),
+    check!(
         "upsert.put_creates",
         "PUT to a name that does not exist creates the provider; GET shows what PUT answered",
         [],
@@ -108,11 +114,8 @@ pub static ALL: &[Check] = &[
     check!(
         "keys.models_per_generation",
         "models: [\"*\"] under /keys is every model, shown as [] inside the provider body",
-        [
-            (G1, "Bifrost v1.4 has no /keys"),
-            (G2, "Bifrost v1.5+ shows no keys in a provider body")
-        ],
-        models_per_generation
+        [],
+        skippable models_per_generation
     ),
     check!(
         "keys.new_key_disabled_kept",
@@ -142,6 +145,57 @@ pub static ALL: &[Check] = &[
         unresolved_reference_stored
     ),
     check!(
+        "secrets.key_references_unresolved",
+        "env. references in every secret field of a key (value; azure, vertex and bedrock fields) are stored and shown as references, never resolved",
+        [],
+        skippable key_references_unresolved
+    ),
+    check!(
+        "secrets.proxy_references_unresolved",
+        "env. references in the proxy password and ca_cert_pem and in network_config.ca_cert_pem are stored and shown as references, never resolved",
+        [
+            (
+                G1,
+                "Bifrost v1.4 takes proxy and network secrets as literals and shows them as <REDACTED>"
+            ),
+            (
+                G2,
+                "Bifrost before v1.5.0-prerelease6 takes proxy and network secrets as literals and shows them as <REDACTED>"
+            )
+        ],
+        proxy_references_unresolved
+    ),
+    check!(
+        "secrets.env_var_object",
+        "a secret sent as {value, env_var, from_env} (G1/G2), new or legacy (value equal to env_var), is read as the reference it is",
+        [],
+        env_var_object
+    ),
+    check!(
+        "secrets.unknown_form_refused",
+        "a secret in a form no generation accepts (a number, an array) is a 400 naming the field, and nothing is stored",
+        [
+            (
+                G1,
+                "Bifrost stores a secret of another JSON form as its raw text"
+            ),
+            (
+                G2,
+                "Bifrost stores a secret of another JSON form as its raw text"
+            )
+        ],
+        unknown_form_refused
+    ),
+    check!(
+        "secrets.unresolved_reference_status",
+        "a provider whose reference does not resolve where the server runs has status error, mirrored in provider_status",
+        [
+            (G1, "Bifrost gives no error status for an unset variable"),
+            (G2, "Bifrost gives no error status for an unset variable")
+        ],
+        unresolved_reference_status
+    ),
+    check!(
         "redaction.mask_shapes",
         "responses carry 4 + 24 * + 4 for long secrets, that many * for short ones, <REDACTED> for proxy secrets",
         [(
@@ -158,7 +212,7 @@ pub static ALL: &[Check] = &[
     ),
     check!(
         "redaction.mismatched_mask_refused",
-        "a value that looks redacted but is not the stored secret's mask is a 400, and nothing changes",
+        "a value that looks redacted (4 + 24 * + 4, all *, [REDACTED], <REDACTED>) but is not the stored secret's mask is a 400, and nothing changes",
         [
             (G1, "Bifrost stores the mask as the credential"),
             (G2, "Bifrost stores the mask as the credential")
@@ -173,6 +227,12 @@ pub static ALL: &[Check] = &[
             (G2, "Bifrost stores the mask as the credential")
         ],
         foreign_mask_refused
+    ),
+    check!(
+        "redaction.proxy_secrets_kept",
+        "proxy password and ca_cert_pem show as <REDACTED>; sent back so they keep the stored secrets (history names no change to them); <REDACTED> with nothing stored is a 400",
+        [],
+        skippable proxy_secrets_kept
     ),
     check!(
         "validation.error_body",
@@ -217,6 +277,18 @@ pub static ALL: &[Check] = &[
         if_match
     ),
     check!(
+        "etag.if_match_delete",
+        "If-Match with a stale tag on a provider DELETE is a 412 and the provider stays; the current tag deletes it",
+        [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
+        if_match_delete
+    ),
+    check!(
+        "etag.on_every_response",
+        "every provider response (POST, GET, PUT, DELETE) and key response (POST, GET, PUT, DELETE under /keys) carries an ETag",
+        [(G1, "Bifrost has no ETag"), (G2, "Bifrost has no ETag")],
+        on_every_response
+    ),
+    check!(
         "etag.every_write_changes_it",
         "every accepted write changes the ETag, a change of a secret alone included, and a refused one does not",
         [],
@@ -227,6 +299,12 @@ pub static ALL: &[Check] = &[
         "key responses carry an ETag that every key write changes; If-Match with a stale tag on a key PUT or DELETE is a 412 and changes nothing",
         [(G2, "Bifrost has no ETag")],
         skippable key_if_match
+    ),
+    check!(
+        "etag.key_after_each_write",
+        "a key's ETag is answered by every kind of write (POST and PUT under /keys, a provider PUT, a key DELETE), changes with each, and is what a GET of the key then shows",
+        [],
+        skippable key_after_each_write
     ),
     check!(
         "etag.if_none_match_creates_only",
@@ -264,8 +342,8 @@ pub static ALL: &[Check] = &[
     check!(
         "notfound.key_missing",
         "GET of a key the provider does not have is a 404",
-        [(G1, "Bifrost v1.4 has no /keys")],
-        key_missing
+        [],
+        skippable key_missing
     ),
 ];
 
@@ -482,8 +560,26 @@ async fn sub_resource(t: &Target) -> Checked {
     )
 }
 
-async fn models_per_generation(t: &Target) -> Checked {
-    let (name, _) = created(t, json!([])).await?;
+/// Skips a check on a target without the `/keys` sub-resource (Bifrost v1.4): the list of
+/// `name`'s keys must answer.
+async fn keys_served(t: &Target, name: &str) -> Judged {
+    let list = t
+        .call("GET", &format!("/api/providers/{name}/keys"), None, &[])
+        .await?;
+    if list.status != 200 || !list.body["keys"].is_array() {
+        return Err(Failure::Skip("the target has no /keys sub-resource".into()));
+    }
+    Ok(())
+}
+
+async fn models_per_generation(t: &Target) -> Judged {
+    let (name, first) = created(t, json!([])).await?;
+    keys_served(t, &name).await?;
+    if !first["keys"].is_array() {
+        return Err(Failure::Skip(
+            "the target shows no keys in a provider body (Bifrost v1.5+)".into(),
+        ));
+    }
     let body = json!({"name": "all", "value": LONG, "models": ["*"]});
     let made = t
         .call(
@@ -496,11 +592,11 @@ async fn models_per_generation(t: &Target) -> Checked {
     status(&made, 200, "POST /keys")?;
     equal(&made.body["models"], &json!(["*"]), "models under /keys")?;
     let provider = t.get(&name).await?;
-    equal(
+    Ok(equal(
         &provider.body["keys"][0]["models"],
         &json!([]),
         "every model, inside the provider body",
-    )
+    )?)
 }
 
 async fn new_key_disabled_kept(t: &Target) -> Checked {
@@ -551,6 +647,85 @@ async fn unresolved_reference_stored(t: &Target) -> Checked {
         &value["value"],
         &json!(""),
         "the value of an unresolved reference",
+    )
+}
+
+async fn env_var_object(t: &Target) -> Checked {
+    for (form, value) in [
+        ("{value: \"\", env_var, from_env}", ""),
+        (
+            "legacy {value = env_var, from_env}",
+            "env.BFC_CONFORMANCE_UNSET_OBJECT",
+        ),
+    ] {
+        let reference = "env.BFC_CONFORMANCE_UNSET_OBJECT";
+        let secret = json!({"value": value, "env_var": reference, "from_env": true});
+        let (name, made) = created(t, json!([{"name": "o", "value": secret}])).await?;
+        for answer in [&made, &t.get(&name).await?.body] {
+            if !shows_reference(&answer["keys"][0]["value"], reference) {
+                return Err(format!(
+                    "a secret sent as {form} does not show {reference}: {}",
+                    shown(&answer["keys"][0]["value"])
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn unknown_form_refused(t: &Target) -> Checked {
+    for form in [json!(42), json!(["sk-in-an-array-0123456789"])] {
+        let name = t.fresh_name();
+        let answer = t
+            .put(
+                &name,
+                &custom(json!({"keys": [{"name": "u", "value": form}]})),
+            )
+            .await?;
+        status(&answer, 400, &format!("a secret sent as {form}"))?;
+        let error = &answer.body["error"];
+        let names = |member: &str| {
+            error[member]
+                .as_str()
+                .is_some_and(|m| m.contains("keys[0].value"))
+        };
+        if !names("param") && !names("message") {
+            return Err(format!(
+                "the refusal of a secret sent as {form} does not name keys[0].value: {}",
+                shown(&answer.body)
+            ));
+        }
+        status(&t.get(&name).await?, 404, "GET after the refused create")?;
+    }
+    Ok(())
+}
+
+async fn unresolved_reference_status(t: &Target) -> Checked {
+    let (name, made) = created(
+        t,
+        json!([{"name": "env", "value": "env.BFC_CONFORMANCE_SURELY_UNSET"}]),
+    )
+    .await?;
+    for answer in [&made, &t.get(&name).await?.body] {
+        equal(&answer["status"], &json!("error"), "status")?;
+        equal(
+            &answer["provider_status"],
+            &json!("error"),
+            "provider_status",
+        )?;
+    }
+    // The same provider with a literal is usable.
+    let literal = t
+        .put(
+            &name,
+            &custom(json!({"keys": [{"name": "env", "value": LONG}]})),
+        )
+        .await?;
+    status(&literal, 200, "PUT with a literal secret")?;
+    equal(
+        &literal.body["status"],
+        &json!("active"),
+        "status with a literal",
     )
 }
 
@@ -609,6 +784,14 @@ async fn mismatched_mask_refused(t: &Target) -> Checked {
         400,
         "PUT of a mask that is not the stored secret's",
     )?;
+    for mask in ["[REDACTED]", "<REDACTED>"] {
+        let other = custom(json!({"keys": [{"id": "bfc-m", "name": "m", "value": mask}]}));
+        status(
+            &t.put(&name, &other).await?,
+            400,
+            &format!("PUT of {mask} for a key whose mask is another"),
+        )?;
+    }
     let fresh = custom(json!({"keys": [{"name": "new", "value": "********"}]}));
     status(&t.put(&name, &fresh).await?, 400, "a mask for a new key")?;
     equal(
@@ -650,6 +833,272 @@ async fn foreign_mask_refused(t: &Target) -> Checked {
         &before,
         "the provider after a refused mask",
     )
+}
+
+/// The refusal of a request without the right token: a 401 with the contract's error body.
+fn unauthorized(answer: &Answer, what: &str) -> Checked {
+    status(answer, 401, what)?;
+    equal(
+        &answer.body["status_code"],
+        &json!(401),
+        "status_code of a 401",
+    )?;
+    equal(
+        &answer.body["is_bifrost_error"],
+        &json!(false),
+        "is_bifrost_error of a 401",
+    )?;
+    if answer.body["error"]["message"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
+        return Err(format!(
+            "{what}: the 401 has no error.message: {}",
+            shown(&answer.body)
+        ));
+    }
+    Ok(())
+}
+
+async fn token_required(t: &Target) -> Judged {
+    let anonymous = t.anonymous().ok_or_else(|| {
+        Failure::Skip(
+            "the runner was given no admin token (--token), so it cannot tell what needs one"
+                .into(),
+        )
+    })?;
+    let name = t.fresh_name();
+    let path = format!("/api/providers/{name}");
+    let body = custom(json!({}));
+    unauthorized(
+        &t.call_as(anonymous, "PUT", &path, Some(&body), &[]).await?,
+        "PUT without a token",
+    )?;
+    let wrong = [("Authorization", "Bearer bfc-not-the-admin-token-0123456789")];
+    unauthorized(
+        &t.call("PUT", &path, Some(&body), &wrong).await?,
+        "PUT with a wrong token",
+    )?;
+    unauthorized(
+        &t.call_as(anonymous, "GET", &path, None, &[]).await?,
+        "GET without a token",
+    )?;
+    status(
+        &t.get(&name).await?,
+        404,
+        "GET with the token after two refused PUTs",
+    )?;
+    Ok(())
+}
+
+/// The secret fields of each provider type's key block, as CONTRACT §4 lists them.
+const KEY_SECRETS: &[(&str, &str, &[&str])] = &[
+    (
+        "azure",
+        "azure_key_config",
+        &["endpoint", "client_id", "client_secret", "tenant_id"],
+    ),
+    (
+        "vertex",
+        "vertex_key_config",
+        &["project_id", "project_number", "region", "auth_credentials"],
+    ),
+    (
+        "bedrock",
+        "bedrock_key_config",
+        &[
+            "access_key",
+            "secret_key",
+            "session_token",
+            "region",
+            "arn",
+            "role_arn",
+            "external_id",
+            "session_name",
+        ],
+    ),
+];
+
+/// A reference to a variable no server has, named after its field.
+fn unset_reference(field: &str) -> String {
+    format!(
+        "env.BFC_CONFORMANCE_UNSET_{}",
+        field.replace('.', "_").to_ascii_uppercase()
+    )
+}
+
+/// Whether a response shows `reference` itself, unresolved: as the bare string, or in an object
+/// form (`env_var` or `ref`) whose value is empty or the reference.
+fn shows_reference(shown: &Value, reference: &str) -> bool {
+    if shown.as_str() == Some(reference) {
+        return true;
+    }
+    let named =
+        shown["env_var"].as_str() == Some(reference) || shown["ref"].as_str() == Some(reference);
+    let value = shown["value"].as_str().unwrap_or_default();
+    named && (value.is_empty() || value == reference)
+}
+
+async fn key_references_unresolved(t: &Target) -> Judged {
+    let mut refused = Vec::new();
+    for (base, block, fields) in KEY_SECRETS {
+        let name = t.fresh_name();
+        let config: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    json!(unset_reference(&format!("{block}.{f}"))),
+                )
+            })
+            .collect();
+        let value = unset_reference(&format!("{base}.value"));
+        let body = json!({
+            "custom_provider_config": {"base_provider_type": base},
+            "keys": [{"name": "r", "value": value, *block: config}],
+        });
+        let made = t.put(&name, &body).await?;
+        // Bifrost takes custom providers of a few base types only (not azure or vertex).
+        if made.status == 400 && made.body.to_string().contains("base_provider_type") {
+            refused.push(*base);
+            continue;
+        }
+        status(
+            &made,
+            200,
+            &format!("PUT of the {base}-based provider with references"),
+        )?;
+        let read = t.get(&name).await?;
+        status(&read, 200, "GET")?;
+        for answer in [&made.body, &read.body] {
+            let key = &answer["keys"][0];
+            if !shows_reference(&key["value"], &value) {
+                return Err(format!(
+                    "keys[0].value of a {base} key does not show {value}: {}",
+                    shown(&key["value"])
+                )
+                .into());
+            }
+            for f in *fields {
+                let reference = unset_reference(&format!("{block}.{f}"));
+                if !shows_reference(&key[block][f], &reference) {
+                    return Err(format!(
+                        "keys[0].{block}.{f} does not show {reference}: {}",
+                        shown(&key[block][f])
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Failure::Skip(format!(
+            "the target takes no {}-based custom provider, so references in those key fields were not judged (the others showed as references)",
+            refused.join(" or ")
+        )));
+    }
+    Ok(())
+}
+
+async fn proxy_references_unresolved(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let body = custom(json!({
+        "network_config": {"ca_cert_pem": unset_reference("network_config.ca_cert_pem")},
+        "proxy_config": {"type": "http", "url": "http://proxy.example:3128", "username": "u",
+                         "password": unset_reference("proxy_config.password"),
+                         "ca_cert_pem": unset_reference("proxy_config.ca_cert_pem")}
+    }));
+    let made = t.put(&name, &body).await?;
+    status(
+        &made,
+        200,
+        "PUT with references in proxy and network secrets",
+    )?;
+    let read = t.get(&name).await?;
+    status(&read, 200, "GET")?;
+    for answer in [&made.body, &read.body] {
+        for (block, field) in [
+            ("network_config", "ca_cert_pem"),
+            ("proxy_config", "password"),
+            ("proxy_config", "ca_cert_pem"),
+        ] {
+            let reference = unset_reference(&format!("{block}.{field}"));
+            if !shows_reference(&answer[block][field], &reference) {
+                return Err(format!(
+                    "{block}.{field} does not show {reference}: {}",
+                    shown(&answer[block][field])
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A proxy CA certificate (its content does not matter to a store).
+const PROXY_CA: &str =
+    "-----BEGIN CERTIFICATE-----\nMIIBbfcConformanceProxyCa0123456789\n-----END CERTIFICATE-----\n";
+
+async fn proxy_secrets_kept(t: &Target) -> Judged {
+    let name = t.fresh_name();
+    let password = "proxy-password-0123456789";
+    let body = custom(
+        json!({"proxy_config": {"type": "http", "url": "http://proxy.example:3128",
+        "username": "u", "password": password, "ca_cert_pem": PROXY_CA}}),
+    );
+    let made = t.put(&name, &body).await?;
+    status(&made, 200, "PUT with proxy secrets")?;
+    let history = format!("/api/providers/{name}/history");
+    if t.call("GET", &history, None, &[]).await?.status != 200 {
+        return Err(Failure::Skip(
+            "the target has no history, so whether a sent-back <REDACTED> kept the stored secret cannot be seen".into(),
+        ));
+    }
+    for field in ["password", "ca_cert_pem"] {
+        equal(
+            &made.body["proxy_config"][field],
+            &json!("<REDACTED>"),
+            &format!("proxy_config.{field}"),
+        )?;
+    }
+    if made.body.to_string().contains(password) || made.body.to_string().contains("MIIBbfc") {
+        return Err("a proxy secret is in the response".into());
+    }
+    let mut back = t.get(&name).await?.body;
+    back["send_back_raw_request"] = json!(true);
+    let again = t.put(&name, &back).await?;
+    status(&again, 200, "PUT of the GET body with one edit")?;
+    let revisions = t.call("GET", &history, None, &[]).await?.body;
+    let changed = &revisions["revisions"][0]["changed"];
+    if !changed
+        .as_array()
+        .is_some_and(|c| c.contains(&json!("send_back_raw_request")))
+    {
+        return Err(format!(
+            "history does not name the edit send_back_raw_request: {}",
+            shown(&revisions)
+        )
+        .into());
+    }
+    for field in ["proxy_config.password", "proxy_config.ca_cert_pem"] {
+        if changed
+            .as_array()
+            .is_some_and(|c| c.contains(&json!(field)))
+        {
+            return Err(format!("<REDACTED> sent back changed the stored {field}").into());
+        }
+    }
+    let fresh = t.fresh_name();
+    let masked = custom(
+        json!({"proxy_config": {"type": "http", "url": "http://proxy.example:3128",
+        "username": "u", "password": "<REDACTED>"}}),
+    );
+    status(
+        &t.put(&fresh, &masked).await?,
+        400,
+        "<REDACTED> as the proxy password of a new provider",
+    )?;
+    status(&t.get(&fresh).await?, 404, "GET after the refused create")?;
+    Ok(())
 }
 
 /// The ETag of a successful write, or why it cannot be judged.
@@ -741,6 +1190,59 @@ async fn key_if_match(t: &Target) -> Judged {
         .call("DELETE", &path, None, &[("If-Match", &second)])
         .await?;
     status(&current, 200, "key DELETE with the current If-Match")?;
+    Ok(())
+}
+
+async fn key_after_each_write(t: &Target) -> Judged {
+    let (name, _) = created(t, json!([{"id": "bfc-a", "name": "a", "value": LONG}])).await?;
+    keys_served(t, &name).await?;
+    let keys = format!("/api/providers/{name}/keys");
+    let path = format!("{keys}/bfc-b");
+    // Each write's answered tag must be new, and be the one a GET of the key then shows.
+    let mut seen: Vec<String> = Vec::new();
+    let mut judge = async |answer: Answer, what: &str| -> Judged {
+        let tag = written_tag(&answer, what)?;
+        if seen.contains(&tag) {
+            return Err(format!("{what} answered an ETag an earlier write had").into());
+        }
+        let read = t.call("GET", &path, None, &[]).await?;
+        status(&read, 200, &format!("GET of the key after {what}"))?;
+        if etag(&read)? != tag {
+            return Err(format!("a GET of the key shows another ETag than {what} answered").into());
+        }
+        seen.push(tag);
+        Ok(())
+    };
+    let created_key = json!({"id": "bfc-b", "name": "b", "value": SHORT, "models": ["*"]});
+    judge(
+        t.call("POST", &keys, Some(&created_key), &[]).await?,
+        "POST /keys",
+    )
+    .await?;
+    let edit =
+        json!({"name": "b", "value": "*".repeat(SHORT.len()), "weight": 0.5, "models": ["*"]});
+    judge(
+        t.call("PUT", &path, Some(&edit), &[]).await?,
+        "PUT /keys/{id}",
+    )
+    .await?;
+    let mut provider = t.get(&name).await?.body;
+    provider["keys"][1]["value"] = json!("sk-rotated-inline-0123456789");
+    let inline = t.put(&name, &provider).await?;
+    status(&inline, 200, "a provider PUT rotating the key's secret")?;
+    let read = t.call("GET", &path, None, &[]).await?;
+    let tag = written_tag(&read, "GET of the key after a provider PUT")?;
+    if seen.contains(&tag) {
+        return Err(
+            "a provider PUT that rotated the key's secret left the key's ETag as it was".into(),
+        );
+    }
+    seen.push(tag);
+    let deleted = t.call("DELETE", &path, None, &[]).await?;
+    status(&deleted, 200, "DELETE /keys/{id}")?;
+    if etag(&deleted).is_err() {
+        return Err("the answer of a key DELETE has no ETag".into());
+    }
     Ok(())
 }
 
@@ -876,6 +1378,68 @@ async fn if_match(t: &Target) -> Checked {
     status(&fresh, 200, "PUT with the current If-Match")
 }
 
+async fn if_match_delete(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let first = t.put(&name, &custom(json!({}))).await?;
+    status(&first, 200, "PUT")?;
+    let old = etag(&first)?;
+    let second = t
+        .put(&name, &custom(json!({"send_back_raw_request": true})))
+        .await?;
+    status(&second, 200, "second PUT")?;
+    let current = etag(&second)?;
+    if current == old {
+        return Err("the ETag did not change on a write".into());
+    }
+    let path = format!("/api/providers/{name}");
+    let stale = t.call("DELETE", &path, None, &[("If-Match", &old)]).await?;
+    status(&stale, 412, "DELETE with a stale If-Match")?;
+    equal(
+        &t.get(&name).await?.body,
+        &second.body,
+        "the provider after a 412",
+    )?;
+    let fresh = t
+        .call("DELETE", &path, None, &[("If-Match", &current)])
+        .await?;
+    status(&fresh, 200, "DELETE with the current If-Match")?;
+    status(&t.get(&name).await?, 404, "GET after the DELETE")
+}
+
+async fn on_every_response(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let path = format!("/api/providers/{name}");
+    let tagged = |answer: &Answer, what: &str| -> Checked {
+        status(answer, 200, what)?;
+        etag(answer).map(|_| ()).map_err(|e| format!("{what}: {e}"))
+    };
+    let body = custom(json!({"provider": name}));
+    tagged(
+        &t.call("POST", "/api/providers", Some(&body), &[]).await?,
+        "POST",
+    )?;
+    tagged(&t.get(&name).await?, "GET")?;
+    tagged(&t.put(&name, &custom(json!({}))).await?, "PUT")?;
+    let keys = format!("{path}/keys");
+    let list = t.call("GET", &keys, None, &[]).await?;
+    if list.status == 200 && list.body["keys"].is_array() {
+        let key = json!({"id": "bfc-t", "name": "t", "value": LONG, "models": ["*"]});
+        tagged(&t.call("POST", &keys, Some(&key), &[]).await?, "POST /keys")?;
+        let one = format!("{keys}/bfc-t");
+        tagged(&t.call("GET", &one, None, &[]).await?, "GET /keys/{id}")?;
+        let edit = json!({"name": "t", "value": LONG_MASK, "weight": 2.0, "models": ["*"]});
+        tagged(
+            &t.call("PUT", &one, Some(&edit), &[]).await?,
+            "PUT /keys/{id}",
+        )?;
+        tagged(
+            &t.call("DELETE", &one, None, &[]).await?,
+            "DELETE /keys/{id}",
+        )?;
+    }
+    tagged(&t.call("DELETE", &path, None, &[]).await?, "DELETE")
+}
+
 async fn if_none_match_creates_only(t: &Target) -> Checked {
     let name = t.fresh_name();
     let path = format!("/api/providers/{name}");
@@ -973,8 +1537,9 @@ async fn delete_missing(t: &Target) -> Checked {
     status(&answer, 404, "DELETE of a missing provider")
 }
 
-async fn key_missing(t: &Target) -> Checked {
+async fn key_missing(t: &Target) -> Judged {
     let (name, _) = created(t, json!([])).await?;
+    keys_served(t, &name).await?;
     let answer = t
         .call(
             "GET",
@@ -983,5 +1548,5 @@ async fn key_missing(t: &Target) -> Checked {
             &[],
         )
         .await?;
-    status(&answer, 404, "GET of a missing key")
+    Ok(status(&answer, 404, "GET of a missing key")?)
 }

@@ -46,27 +46,38 @@ pub async fn main(args: Args) -> std::process::ExitCode {
         }
         return std::process::ExitCode::SUCCESS;
     }
-    let mut builder = Client::builder(&args.url).retries(0);
-    if let Some(token) = &args.token {
-        builder = builder.admin_token(token);
-    }
-    if let Some(path) = &args.ca_cert {
-        match std::fs::read(path) {
-            Ok(pem) => builder = builder.root_certificate_pem(&pem),
+    let ca_cert = match &args.ca_cert {
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
             Err(e) => {
                 eprintln!("bifrost-providers: cannot read {}: {e}", path.display());
                 return std::process::ExitCode::from(2);
             }
+        },
+        None => None,
+    };
+    // The same client with the token and without (for the checks that it is required).
+    let builder = || {
+        let builder = Client::builder(&args.url).retries(0);
+        match &ca_cert {
+            Some(pem) => builder.root_certificate_pem(pem),
+            None => builder,
         }
-    }
-    let client = match builder.build() {
-        Ok(client) => client,
+    };
+    let built = match &args.token {
+        Some(token) => builder()
+            .admin_token(token)
+            .build()
+            .and_then(|client| Ok(Target::with_token(client, builder().build()?))),
+        None => builder().build().map(Target::new),
+    };
+    let target = match built {
+        Ok(target) => target,
         Err(e) => {
             eprintln!("bifrost-providers: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    let target = Target::new(client);
     let options = Options {
         profile: args.profile,
         only: args.only,

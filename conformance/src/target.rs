@@ -11,6 +11,9 @@ use bifrost_providers_client::Client;
 /// A server under test.
 pub struct Target {
     pub client: Client,
+    /// The same client without the admin token, when the run was given one: a run without a
+    /// token cannot judge that requests without it are refused.
+    anonymous: Option<Client>,
     run_id: String,
     created: Mutex<Vec<String>>,
     next: std::sync::atomic::AtomicUsize,
@@ -24,10 +27,22 @@ pub struct Answer {
 }
 
 impl Target {
+    /// A target reached without an admin token.
     pub fn new(client: Client) -> Self {
+        Self::build(client, None)
+    }
+
+    /// A target reached with an admin token: `client` sends it, `anonymous` is the same client
+    /// without it. The target is taken to require the token.
+    pub fn with_token(client: Client, anonymous: Client) -> Self {
+        Self::build(client, Some(anonymous))
+    }
+
+    fn build(client: Client, anonymous: Option<Client>) -> Self {
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
         Target {
             client,
+            anonymous,
             run_id,
             created: Mutex::new(Vec::new()),
             next: std::sync::atomic::AtomicUsize::new(0),
@@ -59,9 +74,28 @@ impl Target {
             || path == "/api/providers"
     }
 
-    /// A raw call with a JSON body and extra headers.
+    /// The client without the admin token, when the run was given one.
+    pub fn anonymous(&self) -> Option<&Client> {
+        self.anonymous.as_ref()
+    }
+
+    /// A raw call with a JSON body and extra headers (an `Authorization` among them replaces
+    /// the admin token's).
     pub async fn call(
         &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, String> {
+        self.call_as(&self.client, method, path, body, headers)
+            .await
+    }
+
+    /// A raw call through `client` (this target's, or [`Self::anonymous`]).
+    pub async fn call_as(
+        &self,
+        client: &Client,
         method: &str,
         path: &str,
         body: Option<&Value>,
@@ -71,8 +105,8 @@ impl Target {
             self.ours(path),
             "a conformance check reached outside its own providers: {path}"
         );
-        let url = format!("{}{path}", self.client.baseurl());
-        let mut request = self.client.client().request(
+        let url = format!("{}{path}", client.baseurl());
+        let mut request = client.client().request(
             method.parse().map_err(|_| format!("bad method {method}"))?,
             url,
         );
