@@ -391,9 +391,11 @@ async fn a_stop_lets_requests_in_progress_finish() {
         // While the write is still arriving, a new connection is no longer served: the front
         // closes its listener (refused at once); dropshot stops accepting but keeps its socket
         // open until it exits (the connection waits in the backlog, unanswered).
+        // A client of its own, so that the probe is a new connection and not the long poll's,
+        // which may still be open for the moment between its answer and its close.
         let refused = tokio::time::timeout(
             Duration::from_secs(2),
-            http.get(format!("{}/health", server.url)).send(),
+            common::http().get(format!("{}/health", server.url)).send(),
         )
         .await;
         if args.is_empty() {
