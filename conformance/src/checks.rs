@@ -1349,18 +1349,26 @@ fn etag(answer: &Answer) -> Result<String, String> {
         .ok_or_else(|| "no ETag header".to_string())
 }
 
-async fn if_match(t: &Target) -> Checked {
-    let name = t.fresh_name();
-    let first = t.put(&name, &custom(json!({}))).await?;
+/// A new provider written twice: the ETags of the two writes (checked to differ) and the
+/// second answer, for the precondition checks.
+async fn written_twice(t: &Target, name: &str) -> Result<(String, String, Answer), String> {
+    let first = t.put(name, &custom(json!({}))).await?;
     status(&first, 200, "PUT")?;
     let old = etag(&first)?;
     let second = t
-        .put(&name, &custom(json!({"send_back_raw_request": true})))
+        .put(name, &custom(json!({"send_back_raw_request": true})))
         .await?;
+    status(&second, 200, "second PUT")?;
     let current = etag(&second)?;
     if current == old {
         return Err("the ETag did not change on a write".into());
     }
+    Ok((old, current, second))
+}
+
+async fn if_match(t: &Target) -> Checked {
+    let name = t.fresh_name();
+    let (old, current, second) = written_twice(t, &name).await?;
     let path = format!("/api/providers/{name}");
     let body = custom(json!({"send_back_raw_response": true}));
     let stale = t
@@ -1380,17 +1388,7 @@ async fn if_match(t: &Target) -> Checked {
 
 async fn if_match_delete(t: &Target) -> Checked {
     let name = t.fresh_name();
-    let first = t.put(&name, &custom(json!({}))).await?;
-    status(&first, 200, "PUT")?;
-    let old = etag(&first)?;
-    let second = t
-        .put(&name, &custom(json!({"send_back_raw_request": true})))
-        .await?;
-    status(&second, 200, "second PUT")?;
-    let current = etag(&second)?;
-    if current == old {
-        return Err("the ETag did not change on a write".into());
-    }
+    let (old, current, second) = written_twice(t, &name).await?;
     let path = format!("/api/providers/{name}");
     let stale = t.call("DELETE", &path, None, &[("If-Match", &old)]).await?;
     status(&stale, 412, "DELETE with a stale If-Match")?;
