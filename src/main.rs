@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bifrost_providers::decode::config_file;
-use bifrost_providers::http::admin_token::AdminToken;
+use bifrost_providers::domain::tokens::{self, Scope, Tokens};
 use bifrost_providers::http::body_budget;
+use bifrost_providers::http::token_file::TokenFile;
 use bifrost_providers::http::{api, startup};
 use bifrost_providers::store::{Codec, Sealer};
-use bifrost_providers::telemetry::logging;
+use bifrost_providers::telemetry::{logging, metrics};
 use bifrost_providers::{front, store};
 use bifrost_providers_conformance as conformance;
 use clap::{Parser, Subcommand};
@@ -37,6 +38,52 @@ enum Command {
     /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
     /// run could not start.
     Conformance(conformance::command::Args),
+    /// Make API tokens for the `--tokens` file.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token, once, and the `[[token]]` entry that grants it (the entry holds
+    /// only the token's SHA-256: paste it into the tokens file; the running servers take it
+    /// within a second).
+    New {
+        /// The token's name: history's actor and the request log's `token` (1 to 64 visible
+        /// ASCII characters, unique in the file).
+        #[arg(long)]
+        name: String,
+        /// What it may do: read, write (read too), admin (everything), metrics (/metrics only).
+        /// Repeatable.
+        #[arg(long = "scope", value_enum, required = true)]
+        scopes: Vec<ScopeArg>,
+        /// The providers it reaches, as glob patterns (`team-a-*`); repeatable. Without it,
+        /// every provider.
+        #[arg(long = "providers")]
+        providers: Vec<String>,
+        /// When it stops working, RFC 3339 (`2027-01-31T00:00:00Z`).
+        #[arg(long)]
+        expires: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScopeArg {
+    Read,
+    Write,
+    Admin,
+    Metrics,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(scope: ScopeArg) -> Scope {
+        match scope {
+            ScopeArg::Read => Scope::Read,
+            ScopeArg::Write => Scope::Write,
+            ScopeArg::Admin => Scope::Admin,
+            ScopeArg::Metrics => Scope::Metrics,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -106,9 +153,16 @@ struct Serve {
     config: Option<std::path::PathBuf>,
     /// When set, every /api/* request must carry `Authorization: Bearer TOKEN` (401 otherwise);
     /// /health stays open. At least 16 visible ASCII characters; prefer the environment variable,
-    /// which other users cannot read from the process list.
+    /// which other users cannot read from the process list. It is the token named `admin`, with
+    /// every scope, beside those of --tokens.
     #[arg(long, env = "BIFROST_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// A TOML file of named, scoped tokens (`[[token]]` with name, sha256, scopes, and optional
+    /// providers and expires; `bifrost-providers token new` makes entries). Every /api/* request
+    /// then needs one of them (or --admin-token). Read again within a second of a change, and
+    /// on SIGHUP; a version that does not parse keeps the tokens in force.
+    #[arg(long, env = "BIFROST_TOKENS")]
+    tokens: Option<std::path::PathBuf>,
     /// Encrypt every secret in the store with this key: 32 random bytes in base64
     /// (`openssl rand -base64 32`). A store written without one is encrypted at the first start
     /// with one; a store encrypted with another key refuses to start.
@@ -157,6 +211,29 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Command::Conformance(args) => conformance::command::main(args).await,
+        Command::Token(TokenCommand::New {
+            name,
+            scopes,
+            providers,
+            expires,
+        }) => {
+            let scopes: Vec<Scope> = scopes.into_iter().map(Scope::from).collect();
+            match tokens::new_token(&name, &scopes, &providers, expires) {
+                Ok((token, entry)) => {
+                    eprintln!(
+                        "The token (shown once; the server keeps only its SHA-256). Give it to its holder:"
+                    );
+                    println!("{token}");
+                    eprintln!("\nThe entry to add to the tokens file:\n");
+                    println!("\n{entry}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("bifrost-providers: {message}");
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve(args) => {
             let log = logging::init(args.log_format);
             let result = serve(*args).await;
@@ -197,19 +274,21 @@ async fn serve(args: Serve) -> Result<(), String> {
             .unwrap_or(usize::MAX)
             .clamp(16, 10_000)
     });
-    let admin_token = args
-        .admin_token
-        .as_deref()
-        .map(AdminToken::new)
-        .transpose()?;
-    if admin_token.is_none() && !args.bind.ip().is_loopback() && !args.allow_unauthenticated {
+    let tokens = match (&args.tokens, &args.admin_token) {
+        (Some(path), admin) => TokenFile::watch(path.clone(), admin.clone())
+            .map_err(|e| format!("tokens file {}: {e}", path.display()))?,
+        (None, Some(admin)) => TokenFile::fixed(Tokens::default().with_admin(admin)?),
+        (None, None) => TokenFile::open(),
+    };
+    if !tokens.required() && !args.bind.ip().is_loopback() && !args.allow_unauthenticated {
         return Err(format!(
-            "refusing to serve the API on {} without an admin token: set BIFROST_ADMIN_TOKEN \
-             (or --admin-token), or pass --allow-unauthenticated if something in front of the \
-             server authenticates requests",
+            "refusing to serve the API on {} without tokens: set BIFROST_TOKENS (or --tokens) or \
+             BIFROST_ADMIN_TOKEN (or --admin-token), or pass --allow-unauthenticated if something \
+             in front of the server authenticates requests",
             args.bind
         ));
     }
+    metrics::install()?;
     bifrost_providers::domain::secrets::set_env_policy(
         bifrost_providers::domain::secrets::EnvPolicy::new(&args.env_allow)?,
     );
@@ -233,15 +312,26 @@ async fn serve(args: Serve) -> Result<(), String> {
         days: args.history_days,
         feed: args.history_feed,
     };
-    let store = store::open(
-        &args.store,
-        store::Options {
-            codec,
-            timeout,
-            retention,
-        },
-    )
-    .await?;
+    let store: Arc<dyn store::Store> = Arc::new(store::Measured(
+        store::open(
+            &args.store,
+            store::Options {
+                codec,
+                timeout,
+                retention,
+            },
+        )
+        .await?,
+    ));
+    let mut heads = store.watch();
+    tokio::spawn(async move {
+        loop {
+            metrics::latest_revision(*heads.borrow_and_update());
+            if heads.changed().await.is_err() {
+                return;
+            }
+        }
+    });
     if args.encryption_key.is_none() {
         bifrost_providers::domain::secrets::set_hash_key(store.hash_key());
     }
@@ -250,7 +340,8 @@ async fn serve(args: Serve) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot load config file {}: {e}", path.display()))?;
         for (provider, outcome) in outcomes {
-            tracing::info!(provider, ?outcome, file = %path.display(), "config file provider loaded");
+            metrics::config_load(outcome.as_str());
+            tracing::info!(provider, outcome = outcome.as_str(), file = %path.display(), "config file provider loaded");
         }
     }
     body_budget::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
@@ -259,13 +350,13 @@ async fn serve(args: Serve) -> Result<(), String> {
         bind: args.bind,
         store,
         max_body_bytes: args.max_body_bytes,
-        admin_token,
+        tokens: tokens.clone(),
         tls: args.tls_cert.zip(args.tls_key),
         behind_front: max_connections > 0,
         stopping: stopping.subscribe(),
     };
     let https = settings.tls.is_some();
-    let authenticated = settings.admin_token.is_some();
+    let authenticated = tokens.required();
     // With the front, the dropshot server listens on loopback behind it, and TLS ends in front.
     let fronted = if max_connections > 0 {
         let public = tokio::net::TcpListener::bind(args.bind)
@@ -276,13 +367,8 @@ async fn serve(args: Serve) -> Result<(), String> {
             .take()
             .map(|(cert, key)| front::tls_acceptor(&cert, &key))
             .transpose()?;
-        let token = args
-            .admin_token
-            .as_deref()
-            .map(AdminToken::new)
-            .transpose()?;
         settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        Some((public, tls, token, Arc::clone(&settings.store)))
+        Some((public, tls, tokens, Arc::clone(&settings.store)))
     } else {
         None
     };
@@ -313,7 +399,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         local_addr = %local_addr,
         max_connections,
         store = %store::shown_url(&args.store),
-        admin_token = authenticated,
+        tokens = authenticated,
         https,
         "listening"
     );

@@ -890,7 +890,7 @@ impl ReplicateKeyConfig {
 #[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
 pub struct Revision {
     pub action: RevisionAction,
-    ///The request's `X-Bifrost-Actor` header when given, else `admin` (a server with an admin token) or `anonymous`; `config_file` for the file.
+    ///Who made the write, as the server verified it: the name of the token the request carried (`admin` for `--admin-token`); `config_file` for the file. On a server without tokens nothing can be verified: the request's `X-Bifrost-Actor` header when given, else `anonymous`.
     pub actor: ::std::string::String,
     ///When it was written (RFC 3339, UTC).
     pub at: ::std::string::String,
@@ -902,6 +902,9 @@ pub struct Revision {
     ///The store-wide revision number: it only grows, and is the same across replicas sharing a database.
     pub revision: i64,
     pub source: RevisionSource,
+    ///What the request's `X-Bifrost-Actor` header claimed (printable, at most 128 characters), kept as the caller wrote it and never checked: any caller may write anything there. Absent when the request sent none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub unverified_actor: ::std::option::Option<::std::string::String>,
 }
 impl Revision {
     pub fn builder() -> builder::Revision {
@@ -5816,6 +5819,10 @@ pub mod builder {
         >,
         revision: ::std::result::Result<i64, ::std::string::String>,
         source: ::std::result::Result<super::RevisionSource, ::std::string::String>,
+        unverified_actor: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
     }
     impl ::std::default::Default for Revision {
         fn default() -> Self {
@@ -5827,6 +5834,7 @@ pub mod builder {
                 etag: Ok(Default::default()),
                 revision: Err("no value supplied for revision".to_string()),
                 source: Err("no value supplied for source".to_string()),
+                unverified_actor: Ok(Default::default()),
             }
         }
     }
@@ -5905,6 +5913,18 @@ pub mod builder {
                 .map_err(|e| format!("error converting supplied value for source: {e}"));
             self
         }
+        pub fn unverified_actor<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.unverified_actor = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for unverified_actor: {e}")
+                });
+            self
+        }
     }
     impl ::std::convert::TryFrom<Revision> for super::Revision {
         type Error = super::error::ConversionError;
@@ -5919,6 +5939,7 @@ pub mod builder {
                 etag: value.etag?,
                 revision: value.revision?,
                 source: value.source?,
+                unverified_actor: value.unverified_actor?,
             })
         }
     }
@@ -5932,6 +5953,7 @@ pub mod builder {
                 etag: Ok(value.etag),
                 revision: Ok(value.revision),
                 source: Ok(value.source),
+                unverified_actor: Ok(value.unverified_actor),
             }
         }
     }

@@ -46,6 +46,17 @@ pub enum Outcome {
     Updated,
 }
 
+impl Outcome {
+    /// As the log and the metrics say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Kept => "kept",
+            Outcome::Updated => "updated",
+        }
+    }
+}
+
 /// What the file's entry does to the stored provider: `None` keeps it as it is.
 pub fn applied(current: Option<&StoredProvider>, file: StoredProvider) -> Option<StoredProvider> {
     let Some(current) = current else {

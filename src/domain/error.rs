@@ -14,9 +14,12 @@ pub enum Error {
         message: String,
         param: Option<String>,
     },
-    /// The server has an admin token and the request did not carry it.
-    #[error("Missing or invalid admin token: send Authorization: Bearer TOKEN")]
+    /// The server has tokens and the request carried none of them (or an expired one).
+    #[error("Missing, unknown or expired token: send Authorization: Bearer TOKEN")]
     Unauthorized,
+    /// The request's token may not do this (a scope it lacks, a provider outside its patterns).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("Provider not found: {0}")]
     NotFound(String),
     #[error("Provider already exists: {0}")]

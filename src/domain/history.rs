@@ -39,7 +39,10 @@ impl Source {
 #[derive(Clone, Debug)]
 pub struct WriteMeta {
     pub source: Source,
+    /// Who made the write, as verified (a token's name), or as the contract says without tokens.
     pub actor: String,
+    /// What the request's `X-Bifrost-Actor` header claimed, unchecked.
+    pub unverified_actor: Option<String>,
 }
 
 impl WriteMeta {
@@ -47,6 +50,7 @@ impl WriteMeta {
         WriteMeta {
             source: Source::ConfigFile,
             actor: "config_file".into(),
+            unverified_actor: None,
         }
     }
 }
@@ -54,19 +58,23 @@ impl WriteMeta {
 /// The longest actor name kept.
 const MAX_ACTOR: usize = 128;
 
-/// The actor of a request: its `X-Bifrost-Actor` header (printable, at most 128 characters),
-/// else `admin` when the server has an admin token (the request carried it), else `anonymous`.
-pub fn actor(headers: &http::HeaderMap, authenticated: bool) -> String {
-    let given = headers
+/// Who made a request's write: the name of the token it carried (`token`), and what its
+/// `X-Bifrost-Actor` header claimed (printable, trimmed, at most 128 characters), kept apart and
+/// unverified. On a server without tokens (`token` is `None`) the claim is all there is: the
+/// actor is the claim, else `anonymous`.
+pub fn attribution(headers: &http::HeaderMap, token: Option<&str>) -> (String, Option<String>) {
+    let claimed = headers
         .get("x-bifrost-actor")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|a| !a.is_empty() && !a.chars().any(char::is_control));
-    match given {
-        Some(actor) => actor.chars().take(MAX_ACTOR).collect(),
-        None if authenticated => "admin".into(),
-        None => "anonymous".into(),
-    }
+        .filter(|a| !a.is_empty() && !a.chars().any(char::is_control))
+        .map(|a| a.chars().take(MAX_ACTOR).collect::<String>());
+    let actor = match (token, &claimed) {
+        (Some(token), _) => token.to_string(),
+        (None, Some(claimed)) => claimed.clone(),
+        (None, None) => "anonymous".into(),
+    };
+    (actor, claimed)
 }
 
 /// One revision as a store keeps it (its snapshot aside).
@@ -79,6 +87,7 @@ pub struct Revision {
     pub action: RevisionAction,
     pub source: Source,
     pub actor: String,
+    pub unverified_actor: Option<String>,
     pub changed: Vec<String>,
     pub etag: Option<String>,
 }
@@ -106,6 +115,7 @@ impl Revision {
             action,
             source: meta.source,
             actor: meta.actor.clone(),
+            unverified_actor: meta.unverified_actor.clone(),
             changed,
             etag: after.map(|a| a.etag.clone()),
         }
@@ -122,6 +132,7 @@ impl Revision {
                 Source::Rollback => RevisionSource::Rollback,
             },
             actor: self.actor.clone(),
+            unverified_actor: self.unverified_actor.clone(),
             changed: self.changed.clone(),
             etag: self.etag.clone(),
         }

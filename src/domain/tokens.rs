@@ -7,6 +7,7 @@
 //! again when it changes, and answering 401 or 403, is the HTTP layer's.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -25,6 +26,8 @@ pub enum Scope {
     Write,
     /// Everything, including what no provider pattern can express.
     Admin,
+    /// Only `/metrics` (a scraper needs nothing else); `admin` holds it too.
+    Metrics,
 }
 
 impl Scope {
@@ -34,9 +37,18 @@ impl Scope {
             Scope::Read => "read",
             Scope::Write => "write",
             Scope::Admin => "admin",
+            Scope::Metrics => "metrics",
         }
     }
+
+    /// Whether holding `self` grants `wanted`: `admin` grants everything, `write` grants `read`.
+    fn grants(self, wanted: Scope) -> bool {
+        self == wanted || self == Scope::Admin || (self == Scope::Write && wanted == Scope::Read)
+    }
 }
+
+/// The shortest token `--admin-token` takes: 16 characters (`openssl rand -hex 32` gives 64).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// The prefix of every token `token new` makes, so that a leaked one is recognisable (secret
 /// scanners, a log reviewer) and a mistyped value is not mistaken for one.
@@ -69,9 +81,9 @@ impl Token {
         &self.name
     }
 
-    /// Whether the token holds `scope` (a wider scope holds the narrower ones).
+    /// Whether the token holds `scope` (`admin` holds every scope, `write` holds `read`).
     pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|held| *held >= scope)
+        self.scopes.iter().any(|held| held.grants(scope))
     }
 
     /// Whether the token may see (with `read`) or change (with `write`) this provider.
@@ -105,10 +117,86 @@ impl Token {
     }
 }
 
+/// Who a request is, as far as the server can tell, and so what it may do.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The server has no token at all (neither `--tokens` nor `--admin-token`): the API is open.
+    Open,
+    /// The request carried this token.
+    Token(Arc<Token>),
+}
+
+impl Caller {
+    /// Whether the caller holds `scope` for some provider.
+    pub fn has(&self, scope: Scope) -> bool {
+        match self {
+            Caller::Open => true,
+            Caller::Token(token) => token.has(scope),
+        }
+    }
+
+    /// Whether `scope` on `provider` is allowed.
+    pub fn allows(&self, scope: Scope, provider: &str) -> bool {
+        match self {
+            Caller::Open => true,
+            Caller::Token(token) => token.allows(scope, provider),
+        }
+    }
+
+    /// Whether the caller reaches every provider.
+    pub fn sees_all(&self) -> bool {
+        match self {
+            Caller::Open => true,
+            Caller::Token(token) => token.sees_all(),
+        }
+    }
+
+    /// The token's name (`None` on an open server).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Caller::Open => None,
+            Caller::Token(token) => Some(token.name()),
+        }
+    }
+
+    /// Refuses a write of `provider` unless the caller may make it. The refusal reads the same
+    /// whether or not the provider exists.
+    pub fn may_write(&self, provider: &str) -> Result<(), crate::domain::error::Error> {
+        if self.allows(Scope::Write, provider) {
+            return Ok(());
+        }
+        let name = self.name().unwrap_or_default();
+        Err(crate::domain::error::Error::Forbidden(
+            if self.has(Scope::Write) {
+                format!(
+                    "Token {name:?} may not change this provider: its name matches none of the token's provider patterns"
+                )
+            } else {
+                format!("Token {name:?} may not change providers: it has no write scope")
+            },
+        ))
+    }
+
+    /// Refuses a request that needs `scope` (on no provider in particular) unless the caller
+    /// holds it.
+    pub fn needs(&self, scope: Scope) -> Result<(), crate::domain::error::Error> {
+        if self.has(scope) {
+            return Ok(());
+        }
+        let name = self.name().unwrap_or_default();
+        Err(crate::domain::error::Error::Forbidden(format!(
+            "Token {name:?} lacks the {} scope this request needs",
+            scope.as_str()
+        )))
+    }
+}
+
 /// Why a presented token opens nothing. The HTTP layer answers each with 401 and the same body,
 /// so that a caller cannot tell an unknown token from an expired one; the log may tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
+    #[error("no token in the request")]
+    Missing,
     #[error("no token matches")]
     Unknown,
     #[error("the token has expired")]
@@ -129,7 +217,7 @@ pub enum FileError {
 /// Every token in force.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
-    tokens: Vec<Token>,
+    tokens: Vec<Arc<Token>>,
 }
 
 #[derive(Deserialize)]
@@ -172,9 +260,21 @@ impl Tokens {
         Ok(tokens)
     }
 
-    /// Adds `--admin-token` as the token named `admin` with every scope. Refused if the file
-    /// names a token `admin` too, or holds the same token.
+    /// Adds `--admin-token` as the token named `admin` with every scope. Refused if it is
+    /// shorter than [`MIN_ADMIN_TOKEN_LEN`] or holds anything but visible ASCII (it could not
+    /// travel in an `Authorization` header), if the file names a token `admin` too, or holds the
+    /// same token. No message repeats the token.
     pub fn with_admin(mut self, token: &str) -> Result<Self, String> {
+        if token.len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "the admin token must be at least {MIN_ADMIN_TOKEN_LEN} characters (try `openssl rand -hex 32`)"
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "the admin token may hold only visible ASCII characters, without spaces".into(),
+            );
+        }
         let admin = Token {
             name: ADMIN.to_string(),
             digest: digest(token),
@@ -196,7 +296,7 @@ impl Tokens {
                 token.name
             ));
         }
-        self.tokens.push(token);
+        self.tokens.push(Arc::new(token));
         Ok(())
     }
 
@@ -212,8 +312,12 @@ impl Tokens {
 
     /// The token a request presents, at `now`. Every entry is compared, in constant time, so
     /// that neither the answer's timing nor its position in the file tells anything.
-    pub fn authenticate(&self, presented: &str, now: DateTime<Utc>) -> Result<&Token, Refused> {
-        let wanted = digest(presented);
+    pub fn authenticate(
+        &self,
+        presented: impl AsRef<[u8]>,
+        now: DateTime<Utc>,
+    ) -> Result<&Arc<Token>, Refused> {
+        let wanted: [u8; 32] = Sha256::digest(presented.as_ref()).into();
         let mut found = None;
         for token in &self.tokens {
             if bool::from(token.digest.ct_eq(&wanted)) {
@@ -240,7 +344,9 @@ impl Entry {
             format!("{name}: sha256 must be 64 hex digits (the token's SHA-256, never the token)")
         })?;
         if self.scopes.is_empty() {
-            return Err(format!("{name}: at least one scope (read, write, admin)"));
+            return Err(format!(
+                "{name}: at least one scope (read, write, admin, metrics)"
+            ));
         }
         let providers = match self.providers {
             None => None,

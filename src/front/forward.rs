@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use super::Body;
 use crate::domain::error::Error;
 use crate::http::error::ApiError;
-use crate::http::startup::CLIENT_ADDR_HEADER;
+use crate::http::startup::{CLIENT_ADDR_HEADER, TOKEN_NAME_HEADER};
 
 /// The dropshot server behind the front.
 pub struct Upstream {
@@ -43,7 +43,13 @@ impl Upstream {
     }
 
     /// The dropshot server's answer to `request`.
-    pub async fn forward(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    /// `token` is the name of the token the request carries, for dropshot's log line.
+    pub async fn forward(
+        &self,
+        request: Request<Incoming>,
+        remote: SocketAddr,
+        token: Option<&str>,
+    ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = match format!("{}{target}", self.base).parse() {
@@ -65,6 +71,14 @@ impl Upstream {
         // cannot erase its address.
         if let Ok(client) = HeaderValue::from_str(&remote.to_string()) {
             parts.headers.insert(CLIENT_ADDR_HEADER, client);
+        }
+        match token.map(HeaderValue::from_str) {
+            Some(Ok(name)) => {
+                parts.headers.insert(TOKEN_NAME_HEADER, name);
+            }
+            _ => {
+                parts.headers.remove(TOKEN_NAME_HEADER);
+            }
         }
         let failed = Arc::new(OnceLock::new());
         let body = ClientBody {

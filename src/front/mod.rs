@@ -25,6 +25,7 @@
 //! implements every operation. TLS, when configured, ends here.
 
 mod forward;
+mod operations;
 mod reads;
 mod response_cache;
 mod watch;
@@ -44,10 +45,12 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::domain::tokens::Caller;
 use crate::front::response_cache::Presented;
-use crate::http::admin_token::AdminToken;
 use crate::http::error::ApiError;
+use crate::http::token_file::TokenFile;
 use crate::store::Store;
+use crate::telemetry::metrics;
 use forward::Upstream;
 use watch::{Activity, Tracked, Watched};
 
@@ -72,8 +75,8 @@ pub struct Front {
     pub guard: Guard,
     /// The store the hot reads come from (the one dropshot's handlers use).
     pub store: Arc<dyn Store>,
-    /// The same token dropshot checks; a read without it is dropshot's to refuse.
-    pub admin_token: Option<AdminToken>,
+    /// The same tokens dropshot checks; a read they do not admit is dropshot's to answer.
+    pub tokens: TokenFile,
     /// HTTPS, ended here.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The API's body limit: a client that waits for `100 Continue` to send more hears 413.
@@ -92,7 +95,7 @@ impl Front {
     pub fn new(
         guard: Guard,
         store: Arc<dyn Store>,
-        admin_token: Option<AdminToken>,
+        tokens: TokenFile,
         tls: Option<tokio_rustls::TlsAcceptor>,
         max_body_bytes: usize,
         upstream: SocketAddr,
@@ -104,7 +107,7 @@ impl Front {
         Front {
             guard,
             store,
-            admin_token,
+            tokens,
             tls,
             max_body_bytes,
             presented: Presented::default(),
@@ -164,6 +167,7 @@ pub async fn run(listener: TcpListener, front: Arc<Front>) {
                     .pop_front();
                 match evicted {
                     Some((_, close)) => {
+                        metrics::at_cap("evicted");
                         let _ = close.send(());
                         tokio::time::timeout(
                             Duration::from_secs(1),
@@ -178,6 +182,7 @@ pub async fn run(listener: TcpListener, front: Arc<Front>) {
             }
         };
         let Some(slot) = slot else {
+            metrics::at_cap("refused");
             refused += 1;
             if refused.is_power_of_two() {
                 tracing::warn!(
@@ -210,7 +215,9 @@ pub async fn run(listener: TcpListener, front: Arc<Front>) {
                     .retain(|(other, _)| *other != id);
             };
             let activity = Activity::new(Box::new(forget.clone()));
+            metrics::connections(1.0);
             serve(&front, client, remote, closed, activity, watcher).await;
+            metrics::connections(-1.0);
             forget();
             drop(slot);
         });
@@ -274,8 +281,25 @@ async fn serve(
     }
 }
 
-/// One request: a hot read answered here, anything else by dropshot.
+/// One request: a hot read answered here, anything else by dropshot; counted and timed by
+/// operation and status.
 async fn handle(
+    front: &Front,
+    request: http::Request<Incoming>,
+    remote: SocketAddr,
+) -> http::Response<Body> {
+    let started = tokio::time::Instant::now();
+    let operation = operations::of(request.method(), request.uri().path());
+    let response = answer(front, request, remote).await;
+    metrics::request(
+        operation,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn answer(
     front: &Front,
     request: http::Request<Incoming>,
     remote: SocketAddr,
@@ -287,12 +311,17 @@ async fn handle(
     {
         return error_response(ApiError::from(refused));
     }
-    if let Some(read) = reads::route(&request)
-        && let Some(response) = reads::answer(front, read, &request, remote).await
+    // Who is calling, as dropshot will find too: a read this caller may make is answered here,
+    // and dropshot's log line names the token of what it answers.
+    let caller = crate::http::auth::caller(&front.tokens, request.headers()).ok();
+    if let Some(caller) = &caller
+        && let Some(read) = reads::route(&request)
+        && let Some(response) = reads::answer(front, read, caller, &request, remote).await
     {
         return response;
     }
-    front.upstream.forward(request, remote).await
+    let token = caller.as_ref().and_then(Caller::name);
+    front.upstream.forward(request, remote, token).await
 }
 
 /// An error as the contract's body, for the rare answer the front gives itself.

@@ -2,7 +2,8 @@
 //! ([`Presented`]): `GET /api/providers/{name}` and `GET /api/providers`.
 //!
 //! Only the plain, admitted case is answered here: a query string, a percent-encoded or otherwise
-//! unusual name, a missing or wrong token, a provider that does not exist: each goes to dropshot,
+//! unusual name, a missing or wrong token, a provider the token may not read, the list for a
+//! token that sees only some providers, a provider that does not exist: each goes to dropshot,
 //! which answers it as it answers every other request. A store that fails is answered here with
 //! the error dropshot would give (so a request waits on a failing store once, not twice). What is
 //! answered here is what dropshot would send (same body bytes, same headers, a request id, the
@@ -20,6 +21,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::{Body, Front, forward::full};
+use crate::domain::tokens::{Caller, Scope};
 use crate::domain::validate;
 use crate::http::error::ApiError;
 
@@ -50,13 +52,17 @@ pub fn route<B>(request: &Request<B>) -> Option<Read<'_>> {
 pub async fn answer<B>(
     front: &Front,
     read: Read<'_>,
+    caller: &Caller,
     request: &Request<B>,
     remote: SocketAddr,
 ) -> Option<Response<Body>> {
     let started = Instant::now();
-    if let Some(token) = &front.admin_token
-        && !token.admits(request.headers())
-    {
+    // Only what the caller sees whole: a provider it may read, the list when it reads them all.
+    let admitted = match read {
+        Read::One(name) => caller.allows(Scope::Read, name),
+        Read::List => caller.has(Scope::Read) && caller.sees_all(),
+    };
+    if !admitted {
         return None;
     }
     let response = match read {
@@ -89,7 +95,7 @@ pub async fn answer<B>(
             }
         },
     };
-    Some(finish(response, request, remote, started))
+    Some(finish(response, request, remote, caller.name(), started))
 }
 
 /// A failed read: the contract's error, and what the log says of it.
@@ -108,6 +114,7 @@ fn finish<B>(
     (mut response, error): (Response<Body>, Option<String>),
     request: &Request<B>,
     remote: SocketAddr,
+    token: Option<&str>,
     started: Instant,
 ) -> Response<Body> {
     let mut buf = uuid::Uuid::encode_buffer();
@@ -125,6 +132,7 @@ fn finish<B>(
                 method = "GET",
                 uri = request.uri().path(),
                 remote_addr = remote.to_string().as_str(),
+                token,
                 status = status.as_str(),
                 latency_us = latency.to_string().as_str(),
                 error = error.as_deref(),

@@ -116,6 +116,9 @@ impl From<Error> for ApiError {
                 internal,
                 None,
             ),
+            Error::Forbidden(_) => {
+                ApiError::new(ErrorStatusCode::FORBIDDEN, "forbidden", internal, None)
+            }
             Error::NotFound(_) => ApiError::new(
                 ErrorStatusCode::NOT_FOUND,
                 "provider_not_found",

@@ -13,6 +13,7 @@ use crate::domain::key_models::View;
 use crate::domain::keys;
 use crate::domain::precondition::WriteConditions;
 use crate::domain::provider::{self, StoredProvider};
+use crate::domain::tokens::{Caller, Scope};
 use crate::domain::validate;
 use crate::http::api::{
     ChangesQuery, HistoryQuery, KeyOk, KeyPath, ProviderOk, ProviderPath, ProvidersApi,
@@ -38,12 +39,15 @@ impl ProvidersApi for Server {
 
     async fn list_providers(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
     ) -> Result<HttpResponseHeaders<HttpResponseOk<ListProvidersResponse>, RevisionHeader>, ApiError>
     {
         let (stored, revision) = rqctx.context().store.list().await?;
-        let providers: Vec<ProviderResponse> =
-            stored.iter().map(|p| provider::present(p)).collect();
+        let providers: Vec<ProviderResponse> = stored
+            .iter()
+            .filter(|p| caller.allows(Scope::Read, &p.name))
+            .map(|p| provider::present(p))
+            .collect();
         let total = providers.len() as i64;
         Ok(HttpResponseHeaders::new(
             HttpResponseOk(ListProvidersResponse { providers, total }),
@@ -55,12 +59,12 @@ impl ProvidersApi for Server {
 
     async fn add_provider(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         body: JsonBody<AddProviderRequest>,
     ) -> Result<ProviderOk, ApiError> {
         let (name, request) = crate::convert::split_add(body.into_inner());
         validate::provider_name(&name, "provider")?;
-        let written = write(&rqctx, name, move |name, current| match current {
+        let written = write(&rqctx, &caller, name, move |name, current| match current {
             Some(_) => Err(Error::Exists(name.to_string())),
             None => put(provider::desired_state(name, request, None)),
         })
@@ -70,17 +74,17 @@ impl ProvidersApi for Server {
 
     async fn get_provider(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
     ) -> Result<ProviderOk, ApiError> {
         let name = path_name(path)?;
-        let stored = rqctx.context().store.get(&name).await?;
+        let stored = visible(&rqctx, &caller, &name).await?;
         Ok(shown(Some(stored.ok_or(Error::NotFound(name))?))?)
     }
 
     async fn update_provider(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
         conditions: Header<PutConditions>,
         body: JsonBody<UpdateProviderRequest>,
@@ -89,7 +93,7 @@ impl ProvidersApi for Server {
             WriteConditions::from(conditions.into_inner()),
             body.into_inner(),
         );
-        let written = write(&rqctx, path_name(path)?, move |name, current| {
+        let written = write(&rqctx, &caller, path_name(path)?, move |name, current| {
             conditions.check(current)?;
             put(provider::desired_state(name, request, current))
         })
@@ -99,12 +103,12 @@ impl ProvidersApi for Server {
 
     async fn delete_provider(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
         conditions: Header<DeleteConditions>,
     ) -> Result<ProviderOk, ApiError> {
         let conditions = WriteConditions::from(conditions.into_inner());
-        let written = write(&rqctx, path_name(path)?, move |name, current| {
+        let written = write(&rqctx, &caller, path_name(path)?, move |name, current| {
             let current = current.ok_or_else(|| Error::NotFound(name.to_string()))?;
             conditions.check(Some(current))?;
             Ok(Change::Delete)
@@ -115,12 +119,12 @@ impl ProvidersApi for Server {
 
     async fn list_provider_keys(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
     ) -> Result<HttpResponseHeaders<HttpResponseOk<ListProviderKeysResponse>, EtagHeader>, ApiError>
     {
         let name = path_name(path)?;
-        let stored = rqctx.context().store.get(&name).await?;
+        let stored = visible(&rqctx, &caller, &name).await?;
         let stored = stored.ok_or(Error::NotFound(name))?;
         let mut usable = true;
         let keys: Vec<Key> = stored
@@ -137,14 +141,14 @@ impl ProvidersApi for Server {
 
     async fn create_provider_key(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
         body: JsonBody<Key>,
     ) -> Result<KeyOk, ApiError> {
         let key = body.into_inner();
         let id = provider::key_id(key.id.as_deref(), "id")?;
         let wanted = id.clone();
-        let written = write(&rqctx, path_name(path)?, move |name, current| {
+        let written = write(&rqctx, &caller, path_name(path)?, move |name, current| {
             put(keys::create(name, current, id, key))
         })
         .await?;
@@ -153,17 +157,17 @@ impl ProvidersApi for Server {
 
     async fn get_provider_key(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<KeyPath>,
     ) -> Result<KeyOk, ApiError> {
         let (name, id) = key_path(path)?;
-        let stored = rqctx.context().store.get(&name).await?;
+        let stored = visible(&rqctx, &caller, &name).await?;
         Ok(shown_key(stored, &id)?)
     }
 
     async fn update_provider_key(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<KeyPath>,
         conditions: Header<DeleteConditions>,
         body: JsonBody<Key>,
@@ -171,7 +175,7 @@ impl ProvidersApi for Server {
         let (name, id) = key_path(path)?;
         let conditions = WriteConditions::from(conditions.into_inner());
         let (key, wanted) = (body.into_inner(), id.clone());
-        let written = write(&rqctx, name, move |name, current| {
+        let written = write(&rqctx, &caller, name, move |name, current| {
             if current.is_some() {
                 conditions.check(current)?;
             }
@@ -183,14 +187,14 @@ impl ProvidersApi for Server {
 
     async fn delete_provider_key(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<KeyPath>,
         conditions: Header<DeleteConditions>,
     ) -> Result<KeyOk, ApiError> {
         let (name, id) = key_path(path)?;
         let conditions = WriteConditions::from(conditions.into_inner());
         let wanted = id.clone();
-        let written = write(&rqctx, name, move |name, current| {
+        let written = write(&rqctx, &caller, name, move |name, current| {
             if current.is_some() {
                 conditions.check(current)?;
             }
@@ -210,11 +214,14 @@ impl ProvidersApi for Server {
 
     async fn get_provider_history(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
         query: Query<HistoryQuery>,
     ) -> Result<HttpResponseOk<HistoryResponse>, ApiError> {
         let name = path_name(path)?;
+        if !caller.allows(Scope::Read, &name) {
+            return Err(Error::NotFound(name).into());
+        }
         let HistoryQuery { limit, before } = query.into_inner();
         if limit.is_some_and(|l| !(1..=1000).contains(&l)) {
             return Err(Error::invalid("invalid_query", "limit", "limit must be 1 to 1000").into());
@@ -239,37 +246,47 @@ impl ProvidersApi for Server {
 
     async fn get_provider_revision(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<RevisionPath>,
     ) -> Result<HttpResponseOk<ProviderResponse>, ApiError> {
         let RevisionPath { provider, revision } = path.into_inner();
         validate::provider_name(&provider, "provider")?;
+        if !caller.allows(Scope::Read, &provider) {
+            return Err(Error::RevisionNotFound(format!("{provider}@{revision}")).into());
+        }
         let state = kept_state(&rqctx, &provider, revision).await?;
         Ok(HttpResponseOk(provider::present(&state)))
     }
 
     async fn rollback_provider(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         path: Path<ProviderPath>,
         conditions: Header<DeleteConditions>,
         body: JsonBody<RollbackRequest>,
     ) -> Result<ProviderOk, ApiError> {
         let name = path_name(path)?;
+        caller.may_write(&name)?;
         let conditions = WriteConditions::from(conditions.into_inner());
         let revision = body.into_inner().revision;
         let target = kept_state(&rqctx, &name, revision).await?;
-        let written = write_from(&rqctx, name, Source::Rollback, move |_, current| {
-            conditions.check(current)?;
-            Ok(Change::Put(Box::new(target)))
-        })
+        let written = write_from(
+            &rqctx,
+            &caller,
+            name,
+            Source::Rollback,
+            move |_, current| {
+                conditions.check(current)?;
+                Ok(Change::Put(Box::new(target)))
+            },
+        )
         .await?;
         Ok(shown(written.after)?)
     }
 
     async fn watch_changes(
         rqctx: RequestContext<Context>,
-        _auth: Authorized,
+        Authorized(caller): Authorized,
         query: Query<ChangesQuery>,
     ) -> Result<HttpResponseOk<ChangesResponse>, ApiError> {
         let ChangesQuery { since, timeout } = query.into_inner();
@@ -291,8 +308,12 @@ impl ProvidersApi for Server {
         let store = &rqctx.context().store;
         let mut heads = store.watch();
         let mut stopping = rqctx.context().stopping.clone();
+        let _watching = crate::telemetry::metrics::Watching::new();
+        // Where the store is read from: past changes of providers this caller may not see,
+        // which are passed over (never shown, and never an early answer).
+        let mut cursor = since;
         loop {
-            let (changes, revision) = match store.changes(since, MAX_CHANGES).await? {
+            let (mut changes, revision) = match store.changes(cursor, MAX_CHANGES).await? {
                 Feed::Compacted => return Err(Error::Compacted(since).into()),
                 Feed::Changes(changes, revision) => (changes, revision),
             };
@@ -300,9 +321,17 @@ impl ProvidersApi for Server {
             if since > revision {
                 return Err(Error::UnknownRevision(since).into());
             }
+            let full = changes.len() >= MAX_CHANGES;
+            if let Some(last) = changes.last() {
+                cursor = last.revision;
+            }
+            changes.retain(|c| caller.allows(Scope::Read, &c.provider));
             let now = tokio::time::Instant::now();
             if !changes.is_empty() || now >= deadline {
                 return Ok(HttpResponseOk(ChangesResponse { changes, revision }));
+            }
+            if full {
+                continue;
             }
             // Woken by a write (on any replica, through the store), or at least every second;
             // when the server stops, answered at once (the watcher asks again, elsewhere or
@@ -334,29 +363,45 @@ const MAX_CHANGES: usize = 1000;
 /// Applies a decision about provider `name` in the store, as a revision of the API.
 async fn write(
     rqctx: &RequestContext<Context>,
+    caller: &Caller,
     name: String,
     decide: impl FnOnce(&str, Option<&StoredProvider>) -> Result<Change, Error> + Send + 'static,
 ) -> Result<Written, Error> {
-    write_from(rqctx, name, Source::Api, decide).await
+    caller.may_write(&name)?;
+    write_from(rqctx, caller, name, Source::Api, decide).await
 }
 
-/// Applies a decision about provider `name`, recording its source and the request's actor.
+/// Applies a decision about provider `name`, recording its source and who made it.
 async fn write_from(
     rqctx: &RequestContext<Context>,
+    caller: &Caller,
     name: String,
     source: Source,
     decide: impl FnOnce(&str, Option<&StoredProvider>) -> Result<Change, Error> + Send + 'static,
 ) -> Result<Written, Error> {
     let target = name.clone();
+    let (actor, unverified_actor) =
+        crate::domain::history::attribution(rqctx.request.headers(), caller.name());
     let meta = WriteMeta {
         source,
-        actor: crate::domain::history::actor(
-            rqctx.request.headers(),
-            rqctx.context().admin_token.is_some(),
-        ),
+        actor,
+        unverified_actor,
     };
     let mutation = Box::new(move |current: Option<&StoredProvider>| decide(&name, current));
     rqctx.context().store.modify(&target, mutation, meta).await
+}
+
+/// Provider `name` as the caller may see it: a provider outside its patterns reads as one that
+/// does not exist (and the store is not asked).
+async fn visible(
+    rqctx: &RequestContext<Context>,
+    caller: &Caller,
+    name: &str,
+) -> Result<Option<Arc<StoredProvider>>, Error> {
+    if !caller.allows(Scope::Read, name) {
+        return Ok(None);
+    }
+    rqctx.context().store.get(name).await
 }
 
 /// The state a kept revision of provider `name` left (404 when it deleted the provider, is

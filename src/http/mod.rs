@@ -1,7 +1,6 @@
-//! The HTTP layer: the API trait and its handlers, the admin-token extractor, the JSON body
+//! The HTTP layer: the API trait and its handlers, the token extractor and file, the JSON body
 //! extractor, the mapping of errors to HTTP responses and the server's startup.
 
-pub mod admin_token;
 pub mod api;
 pub mod auth;
 pub mod body_budget;
@@ -11,5 +10,6 @@ pub mod error;
 pub mod handlers;
 pub mod json_body;
 pub mod method_not_allowed;
+pub mod metrics_endpoint;
 pub mod startup;
 pub mod token_file;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use dropshot::{ApiDescription, ConfigDropshot, ConfigTls, HttpServer, ServerBuilder};
 
-use crate::http::admin_token::AdminToken;
 use crate::http::api::providers_api_mod;
 use crate::http::context::Context;
 use crate::http::handlers::Server;
+use crate::http::token_file::TokenFile;
 use crate::store::Store;
 
 /// The default request body limit: 4 MiB (dropshot's own default is 1024 bytes).
@@ -20,7 +20,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub store: Arc<dyn Store>,
     pub max_body_bytes: usize,
-    pub admin_token: Option<AdminToken>,
+    pub tokens: TokenFile,
     /// HTTPS: a PEM certificate chain and its PEM (PKCS #8) private key; plain HTTP without.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Whether requests come through the front, which names each one's client in
@@ -34,6 +34,10 @@ pub struct Settings {
 /// client sent is replaced), logged as the request's `remote_addr`.
 pub const CLIENT_ADDR_HEADER: &str = "x-bifrost-remote-addr";
 
+/// The header the front passes the name of each forwarded request's token in (any such header
+/// a client sent is removed), logged as the request's `token`.
+pub const TOKEN_NAME_HEADER: &str = "x-bifrost-token-name";
+
 /// Starts the server; it runs until closed. Its request body limit is `max_body_bytes`; beyond
 /// it, a 413. With `tls`, it serves HTTPS only.
 pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context>, String> {
@@ -46,7 +50,10 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         // its commit rolls back), and a long poll that nobody reads should stop.
         default_handler_task_mode: dropshot::HandlerTaskMode::CancelOnDisconnect,
         log_headers: if settings.behind_front {
-            vec![CLIENT_ADDR_HEADER.to_string()]
+            vec![
+                CLIENT_ADDR_HEADER.to_string(),
+                TOKEN_NAME_HEADER.to_string(),
+            ]
         } else {
             Vec::new()
         },
@@ -56,7 +63,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
         api(),
         Context {
             store: settings.store,
-            admin_token: settings.admin_token,
+            tokens: settings.tokens,
             stopping: settings.stopping,
         },
         log,
@@ -71,10 +78,12 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
 }
 
 /// The API's endpoints, plus hidden ones that answer every other method on its paths with the
-/// contract's error body and `Allow` (dropshot's router would answer in its own shape).
+/// contract's error body and `Allow` (dropshot's router would answer in its own shape), and
+/// `/metrics`.
 pub fn api() -> ApiDescription<Context> {
     let mut api =
         providers_api_mod::api_description::<Server>().expect("the API description is valid");
     crate::http::method_not_allowed::register(&mut api);
+    crate::http::metrics_endpoint::register(&mut api);
     api
 }

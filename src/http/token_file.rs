@@ -1,6 +1,6 @@
 //! The tokens file kept in force: read at start, read again when it changes and on SIGHUP.
 //!
-//! Revoking or rotating a token is an edit of the file, and takes effect within a second without
+//! Revoking or rotating a token is an edit of the file, and takes effect within [`POLL`] without
 //! a restart. A file that no longer parses (an edit half-saved, a typo) keeps the tokens in
 //! force, and the log says why; so does a file that disappears. The log never shows a token or
 //! its digest.
@@ -12,29 +12,48 @@ use std::time::{Duration, SystemTime};
 use crate::domain::tokens::Tokens;
 use crate::telemetry::metrics;
 
-/// How often the file's modification time and size are looked at.
-const POLL: Duration = Duration::from_secs(1);
+/// How often the file's identity, modification time and size are looked at (a `stat`, ten
+/// times a second: nothing, beside a revoked token that keeps working).
+pub const POLL: Duration = Duration::from_millis(100);
 
 /// The tokens in force, shared by every request.
 #[derive(Debug, Clone)]
 pub struct TokenFile {
     current: Arc<RwLock<Arc<Tokens>>>,
+    /// Whether a request needs a token: the server was given `--tokens` or `--admin-token`
+    /// (a tokens file that grants nothing then opens nothing).
+    required: bool,
 }
 
 /// What identifies one version of the file cheaply.
-type Stamp = Option<(SystemTime, u64)>;
+type Stamp = Option<(SystemTime, u64, u64)>;
 
 fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl TokenFile {
-    /// Tokens that never change (only `--admin-token`, or none).
+    /// No token at all: the API is open.
+    pub fn open() -> Self {
+        TokenFile {
+            current: Arc::default(),
+            required: false,
+        }
+    }
+
+    /// Tokens that never change (`--admin-token` alone).
     pub fn fixed(tokens: Tokens) -> Self {
         TokenFile {
             current: Arc::new(RwLock::new(Arc::new(tokens))),
+            required: true,
         }
+    }
+
+    /// Whether a request needs a token.
+    pub fn required(&self) -> bool {
+        self.required
     }
 
     /// Reads `path` (it must parse: a server does not start on a broken file), adds the admin

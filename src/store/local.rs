@@ -713,6 +713,7 @@ mod tests {
             let meta = WriteMeta {
                 source: crate::domain::history::Source::Api,
                 actor: "test".into(),
+                unverified_actor: None,
             };
             self.modify(name, mutation, meta).await
         }

@@ -6,6 +6,7 @@
 //! state before a write or the state after it, never a part of it.
 
 mod local;
+mod measured;
 mod postgres;
 mod sealing;
 pub mod seed;
@@ -21,6 +22,7 @@ use crate::domain::provider::StoredProvider;
 use crate::types::ProviderChange;
 
 pub use local::LocalStore;
+pub use measured::Measured;
 pub use postgres::PostgresStore;
 pub use sealing::{Codec, Sealer};
 

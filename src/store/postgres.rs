@@ -56,6 +56,8 @@ const MIGRATIONS: &[&str] = &[
      WHERE jsonb_typeof(config -> 'keys') = 'array' AND jsonb_array_length(config -> 'keys') > 0"#,
     // The store's own keys, made once (see `Store::hash_key`).
     "CREATE TABLE bifrost_keys (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
+    // What a write's `X-Bifrost-Actor` claimed, beside the verified actor (a token's name).
+    "ALTER TABLE bifrost_history ADD COLUMN unverified_actor TEXT",
 ];
 
 /// The advisory lock key that serialises migrations (an arbitrary constant: "bifrost").
@@ -82,8 +84,8 @@ const SELECT_ALL: &str =
 const NEXT_REVISION: &str =
     "UPDATE bifrost_revision SET head = head + 1 WHERE id = 1 RETURNING head";
 const INSERT_REVISION: &str = "INSERT INTO bifrost_history (revision, provider, at, action, source,
-    actor, changed, etag, config, config_hash, sealed_with)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11)";
+    actor, changed, etag, config, config_hash, sealed_with, unverified_actor)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12)";
 /// A provider's states beyond the retention's count are pruned (their summaries stay).
 const PRUNE_STATES: &str = "UPDATE bifrost_history SET config = NULL, sealed_with = NULL
     WHERE provider = $1 AND config IS NOT NULL AND revision <= (
@@ -91,7 +93,8 @@ const PRUNE_STATES: &str = "UPDATE bifrost_history SET config = NULL, sealed_wit
         ORDER BY revision DESC LIMIT 1 OFFSET $2)";
 const NOTIFY: &str = "SELECT pg_notify('bifrost_changes', $1)";
 /// The columns of a revision's summary, in the order [`summary`] reads them.
-const SUMMARY: &str = "revision, provider, at, action, source, actor, changed, etag";
+const SUMMARY: &str =
+    "revision, provider, at, action, source, actor, changed, etag, unverified_actor";
 
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 const UPSERT: &str = "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
@@ -510,7 +513,7 @@ impl Store for PostgresStore {
                 return Ok(None);
             };
             let revision = summary(&r);
-            let state = match r.get::<_, Option<String>>(8) {
+            let state = match r.get::<_, Option<String>>(9) {
                 Some(config) => Some(StoredProvider {
                     config: self
                         .codec
@@ -518,12 +521,12 @@ impl Store for PostgresStore {
                             name,
                             &Row {
                                 config,
-                                sealed_with: r.get(10),
+                                sealed_with: r.get(11),
                             },
                         )
                         .map_err(Error::Store)?,
                     name: name.to_string(),
-                    config_hash: r.get(9),
+                    config_hash: r.get(10),
                     etag: revision.etag.clone().unwrap_or_default(),
                 }),
                 None => None,
@@ -735,7 +738,7 @@ impl PostgresStore {
         );
         let changed = serde_json::to_string(&revision.changed).unwrap_or_default();
         let action = revision.action.to_string();
-        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
             &number,
             &name,
             &revision.at,
@@ -747,6 +750,7 @@ impl PostgresStore {
             &sealed.as_ref().map(|r| r.config.as_str()),
             &after.as_ref().and_then(|p| p.config_hash.as_deref()),
             &sealed.as_ref().and_then(|r| r.sealed_with.as_deref()),
+            &revision.unverified_actor,
         ];
         let keep = self.retention.per_provider as i64;
         let heard = number.to_string();
@@ -800,6 +804,7 @@ fn summary_at(r: &tokio_postgres::Row, at: usize) -> Revision {
         actor: r.get(at + 5),
         changed: serde_json::from_str(&changed).unwrap_or_default(),
         etag: r.get(at + 7),
+        unverified_actor: r.get(at + 8),
     }
 }
 

@@ -46,6 +46,8 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO store_meta (name, value) VALUES ('revision', 0), ('compacted', 0);",
     // The store's own keys, made once (see `Store::hash_key`).
     "CREATE TABLE store_keys (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) STRICT;",
+    // What a write's `X-Bifrost-Actor` claimed, beside the verified actor (a token's name).
+    "ALTER TABLE history ADD COLUMN unverified_actor TEXT;",
 ];
 
 /// What a store knows of its revisions when it opens.
@@ -70,7 +72,8 @@ pub struct Disk {
 }
 
 /// The columns of a revision's summary, in the order [`summary`] reads them.
-const SUMMARY: &str = "revision, provider, at, action, source, actor, changed, etag";
+const SUMMARY: &str =
+    "revision, provider, at, action, source, actor, changed, etag, unverified_actor";
 
 fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
     let action: String = r.get(3)?;
@@ -85,6 +88,7 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Revision> {
         actor: r.get(5)?,
         changed: serde_json::from_str(&changed).unwrap_or_default(),
         etag: r.get(7)?,
+        unverified_actor: r.get(8)?,
     })
 }
 
@@ -301,9 +305,9 @@ impl Disk {
                 |r| {
                     Ok((
                         summary(r)?,
-                        r.get::<_, Option<String>>(8)?,
                         r.get::<_, Option<String>>(9)?,
                         r.get::<_, Option<String>>(10)?,
+                        r.get::<_, Option<String>>(11)?,
                     ))
                 },
             )
@@ -464,8 +468,8 @@ impl Disk {
             };
             tx.prepare_cached(
                 "INSERT INTO history (revision, provider, at, action, source, actor, changed, etag,
-                     config, config_hash, sealed_with)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     config, config_hash, sealed_with, unverified_actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -480,6 +484,7 @@ impl Disk {
                     row.as_ref().map(|r| r.config.as_str()),
                     state.as_ref().and_then(|p| p.config_hash.as_deref()),
                     row.as_ref().and_then(|r| r.sealed_with.as_deref()),
+                    revision.unverified_actor,
                 ])
             })
             .map_err(|e| e.to_string())?;

@@ -99,6 +99,7 @@ struct Fields {
     method: Option<String>,
     uri: Option<String>,
     remote_addr: Option<String>,
+    token: Option<String>,
     response_code: Option<String>,
     latency_us: Option<String>,
     error: Option<String>,
@@ -116,6 +117,8 @@ impl Serializer for Fields {
                 self.remote_addr = Some(val.to_string());
                 return Ok(());
             }
+            // The name of the request's token, as the front passed it on.
+            "hdr_x_bifrost_token_name" | "token" => &mut self.token,
             "response_code" => &mut self.response_code,
             "latency_us" => &mut self.latency_us,
             "error_message_internal" => &mut self.error,
@@ -154,6 +157,7 @@ impl slog::Drain for SlogToTracing {
                     method = f.method,
                     uri = f.uri,
                     remote_addr = f.remote_addr,
+                    token = f.token,
                     status = f.response_code,
                     latency_us = f.latency_us,
                     error = f.error,

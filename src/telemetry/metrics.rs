@@ -35,8 +35,16 @@ const SECONDS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 60.0,
 ];
 
+/// The installed recorder's handle, to render from.
+static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+
+/// Everything recorded so far, as Prometheus text; `None` before [`install`].
+pub fn render() -> Option<String> {
+    HANDLE.get().map(PrometheusHandle::render)
+}
+
 /// Installs the process's recorder (once, at start) and describes every metric.
-pub fn install() -> Result<PrometheusHandle, String> {
+pub fn install() -> Result<(), String> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &SECONDS)
         .map_err(|e| e.to_string())?
@@ -72,7 +80,21 @@ pub fn install() -> Result<PrometheusHandle, String> {
         "config.json providers loaded at start, by outcome."
     );
     describe_counter!(TOKEN_RELOADS, "Readings of the tokens file, by outcome.");
-    Ok(handle)
+    // Once the recorder is installed, its exporter must be rendered from now and then, or the
+    // histograms' samples pile up unread: a scrape does, and so does this, every few seconds.
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    HANDLE
+        .set(handle)
+        .map_err(|_| "the metrics recorder is installed once".to_string())
 }
 
 /// A request answered.
@@ -98,8 +120,25 @@ pub fn at_cap(what: &'static str) {
 }
 
 /// A watcher began (`1.0`) or ended (`-1.0`) waiting.
-pub fn watchers(delta: f64) {
+fn watchers(delta: f64) {
     gauge!(WATCHERS).increment(delta);
+}
+
+/// A change-feed watcher, counted in [`WATCHERS`] while it lives.
+pub struct Watching(());
+
+impl Watching {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        watchers(1.0);
+        Watching(())
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        watchers(-1.0);
+    }
 }
 
 /// The store's latest revision.
