@@ -364,6 +364,21 @@ async fn an_edited_file_takes_effect_without_a_restart(backend: Backend) {
     let (status, _) = call(&server, Some(READER_A), "GET", "/api/providers", None, &[]).await;
     assert_eq!(status, 200);
 
+    // A long poll of reader-a, waiting when its token is revoked.
+    let watch = {
+        let url = format!("{}/api/changes?since=0&timeout=20", server.url);
+        tokio::spawn(async move {
+            let response = common::http()
+                .get(url)
+                .bearer_auth(READER_A)
+                .send()
+                .await
+                .unwrap();
+            (Instant::now(), response.status().as_u16())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     // Revoke reader-a, rotate reader-all to a new token, add a new one.
     let rotated = "bfp_test-reader-all-rotated-0123";
     let added = "bfp_test-added-0123456789abcdef";
@@ -411,6 +426,14 @@ async fn an_edited_file_takes_effect_without_a_restart(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    let revoked_at = Instant::now();
+    let (answered, status) = watch.await.unwrap();
+    assert_eq!(status, 401, "the revoked token's long poll ends");
+    assert!(
+        answered.saturating_duration_since(revoked_at) < Duration::from_secs(2),
+        "within about a second of the revocation"
+    );
 
     // A file that no longer parses keeps the tokens in force (and the server says why).
     std::fs::write(path, "[[token]]\nname = \"broken\"\nsha256 = ").unwrap();
@@ -610,4 +633,71 @@ async fn metrics_parse_as_prometheus_while_load_runs_and_name_no_provider() {
         text.contains("bifrost_http_request_duration_seconds_bucket{operation=\"getProvider\""),
         "latency histograms"
     );
+}
+
+/// `token new` prints a new token once and the entry that grants it, and nothing that grants it
+/// in the entry itself.
+#[tokio::test]
+async fn token_new_prints_a_token_and_the_entry_that_grants_it() {
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        .args(["token", "new", "--name", "ci-reader", "--scope", "read"])
+        .args([
+            "--providers",
+            "team-a-*",
+            "--expires",
+            "2999-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let stdout = String::from_utf8(made.stdout).unwrap();
+    let (token, granted) = stdout.split_once('\n').unwrap();
+    assert!(token.starts_with("bfp_") && token.len() > 40, "{token}");
+    assert!(
+        !granted.contains(token) && granted.contains(&digest_hex(token)),
+        "{granted}"
+    );
+    assert!(!String::from_utf8_lossy(&made.stderr).contains(token));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    std::fs::write(
+        &path,
+        format!("{}{granted}", entry("root", ADMIN, "scopes = [\"admin\"]")),
+    )
+    .unwrap();
+    let server = TestServer::on_with(&Backend::Sqlite, &[], &["--tokens", path.to_str().unwrap()]);
+    for name in ["team-a-x", "team-b-x"] {
+        let path = format!("/api/providers/{name}");
+        let (status, _) = call(
+            &server,
+            Some(ADMIN),
+            "PUT",
+            &path,
+            Some(&provider(name)),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        listed(&server, token).await,
+        (vec!["team-a-x".to_string()], 1)
+    );
+    let (status, body) = call(
+        &server,
+        Some(token),
+        "PUT",
+        "/api/providers/team-a-x",
+        Some(&provider("y")),
+        &[],
+    )
+    .await;
+    assert_error(status, &body, 403, "forbidden");
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        .args(["token", "new", "--name", "has space", "--scope", "read"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
 }

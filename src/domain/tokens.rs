@@ -332,6 +332,19 @@ impl Tokens {
     }
 }
 
+impl Tokens {
+    /// `token` as these tokens hold it now (its scopes and patterns as the file says them now),
+    /// or `None` once it is revoked or expired: a request that outlives a reading of the file
+    /// (a long poll) asks again.
+    pub fn renewed(&self, token: &Token, now: DateTime<Utc>) -> Option<Arc<Token>> {
+        self.tokens
+            .iter()
+            .find(|t| t.digest == token.digest && t.name == token.name)
+            .filter(|t| !t.expired(now))
+            .cloned()
+    }
+}
+
 impl Entry {
     fn into_token(self) -> Result<Token, String> {
         let name = self.name;

@@ -312,7 +312,16 @@ impl ProvidersApi for Server {
         // Where the store is read from: past changes of providers this caller may not see,
         // which are passed over (never shown, and never an early answer).
         let mut cursor = since;
+        let mut caller = caller;
         loop {
+            // A token revoked, expired or narrowed while it waits counts from then on.
+            if let Caller::Token(token) = &caller {
+                let now = chrono::Utc::now();
+                match rqctx.context().tokens.current().renewed(token, now) {
+                    Some(token) => caller = Caller::Token(token),
+                    None => return Err(Error::Unauthorized.into()),
+                }
+            }
             let (mut changes, revision) = match store.changes(cursor, MAX_CHANGES).await? {
                 Feed::Compacted => return Err(Error::Compacted(since).into()),
                 Feed::Changes(changes, revision) => (changes, revision),

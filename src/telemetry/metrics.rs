@@ -97,16 +97,45 @@ pub fn install() -> Result<(), String> {
         .map_err(|_| "the metrics recorder is installed once".to_string())
 }
 
+/// A counter and a histogram recorded together, as one thread keeps them.
+type Pair = (metrics::Counter, metrics::Histogram);
+
+thread_local! {
+    /// Each thread's handles to the request and store metrics it has recorded, by their labels:
+    /// a hot read then costs a few atomic updates, not keys built, hashed and looked up in the
+    /// registry (which cost a tenth of its throughput).
+    static REQUEST_HANDLES: std::cell::RefCell<std::collections::HashMap<(&'static str, u16), Pair>> =
+        std::cell::RefCell::default();
+    static STORE_HANDLES: std::cell::RefCell<std::collections::HashMap<(&'static str, &'static str), Pair>> =
+        std::cell::RefCell::default();
+}
+
 /// A request answered.
 pub fn request(operation: &'static str, status: u16, seconds: f64) {
-    counter!(REQUESTS, "operation" => operation, "status" => status.to_string()).increment(1);
-    histogram!(REQUEST_SECONDS, "operation" => operation).record(seconds);
+    REQUEST_HANDLES.with_borrow_mut(|handles| {
+        let (count, latency) = handles.entry((operation, status)).or_insert_with(|| {
+            (
+                counter!(REQUESTS, "operation" => operation, "status" => status.to_string()),
+                histogram!(REQUEST_SECONDS, "operation" => operation),
+            )
+        });
+        count.increment(1);
+        latency.record(seconds);
+    });
 }
 
 /// A store operation done.
 pub fn store(operation: &'static str, outcome: &'static str, seconds: f64) {
-    counter!(STORE_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
-    histogram!(STORE_SECONDS, "operation" => operation).record(seconds);
+    STORE_HANDLES.with_borrow_mut(|handles| {
+        let (count, latency) = handles.entry((operation, outcome)).or_insert_with(|| {
+            (
+                counter!(STORE_OPERATIONS, "operation" => operation, "outcome" => outcome),
+                histogram!(STORE_SECONDS, "operation" => operation),
+            )
+        });
+        count.increment(1);
+        latency.record(seconds);
+    });
 }
 
 /// A connection opened (`1.0`) or closed (`-1.0`).
