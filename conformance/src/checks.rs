@@ -863,7 +863,7 @@ fn unauthorized(answer: &Answer, what: &str) -> Checked {
 async fn token_required(t: &Target) -> Judged {
     let anonymous = t.anonymous().ok_or_else(|| {
         Failure::Skip(
-            "the runner was given no admin token (--token), so it cannot tell what needs one"
+            "the runner was given no credentials (--token, --basic-auth), so it cannot tell what needs them"
                 .into(),
         )
     })?;

@@ -16,6 +16,15 @@ pub struct Args {
     /// The admin token to send as `Authorization: Bearer TOKEN`.
     #[arg(long, env = "BIFROST_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// HTTP Basic credentials, `USER:PASSWORD`, for a Bifrost gateway whose admin API is
+    /// protected that way (Bifrost's own auth); instead of --token.
+    #[arg(
+        long,
+        env = "BIFROST_BASIC_AUTH",
+        hide_env_values = true,
+        conflicts_with = "token"
+    )]
+    pub basic_auth: Option<String>,
     /// Also trust this PEM CA certificate (a server whose certificate a private CA signed).
     #[arg(long)]
     pub ca_cert: Option<std::path::PathBuf>,
@@ -64,9 +73,19 @@ pub async fn main(args: Args) -> std::process::ExitCode {
             None => builder,
         }
     };
-    let built = match &args.token {
-        Some(token) => builder()
-            .admin_token(token)
+    let credentials = match (&args.token, &args.basic_auth) {
+        (Some(token), _) => Some(builder().admin_token(token)),
+        (None, Some(pair)) => match pair.split_once(':') {
+            Some((user, password)) => Some(builder().basic_auth(user, password)),
+            None => {
+                eprintln!("bifrost-providers: --basic-auth takes USER:PASSWORD");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        (None, None) => None,
+    };
+    let built = match credentials {
+        Some(authorized) => authorized
             .build()
             .and_then(|client| Ok(Target::with_token(client, builder().build()?))),
         None => builder().build().map(Target::new),
