@@ -232,9 +232,48 @@ struct File {
 struct Entry {
     name: String,
     sha256: String,
-    scopes: Vec<Scope>,
-    providers: Option<Vec<String>>,
-    expires: Option<DateTime<Utc>>,
+    scopes: OneOrMany<Scope>,
+    providers: Option<OneOrMany<String>>,
+    expires: Option<Instant>,
+}
+
+/// A list, or one value written without brackets (`scopes = "read"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(T),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::Many(all) => all,
+            OneOrMany::One(one) => vec![one],
+        }
+    }
+}
+
+/// An instant as TOML writes it (`expires = 2027-01-31T00:00:00Z`) or as a string of RFC 3339.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Instant {
+    Native(toml::value::Datetime),
+    Text(String),
+}
+
+impl Instant {
+    fn parse(self) -> Result<DateTime<Utc>, String> {
+        let text = match self {
+            Instant::Native(at) => at.to_string(),
+            Instant::Text(text) => text,
+        };
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| {
+                format!("expires {text:?}: a date and time with its offset, RFC 3339 (2027-01-31T00:00:00Z)")
+            })
+    }
 }
 
 impl Tokens {
@@ -356,12 +395,18 @@ impl Entry {
         let digest = decode_hex(&self.sha256).ok_or_else(|| {
             format!("{name}: sha256 must be 64 hex digits (the token's SHA-256, never the token)")
         })?;
-        if self.scopes.is_empty() {
+        let scopes = self.scopes.into_vec();
+        if scopes.is_empty() {
             return Err(format!(
                 "{name}: at least one scope (read, write, admin, metrics)"
             ));
         }
-        let providers = match self.providers {
+        let expires = self
+            .expires
+            .map(Instant::parse)
+            .transpose()
+            .map_err(|e| format!("{name}: {e}"))?;
+        let providers = match self.providers.map(OneOrMany::into_vec) {
             None => None,
             Some(written) => {
                 let mut set = GlobSetBuilder::new();
@@ -377,9 +422,9 @@ impl Entry {
         Ok(Token {
             name,
             digest,
-            scopes: self.scopes.into_iter().collect(),
+            scopes: scopes.into_iter().collect(),
             providers,
-            expires: self.expires,
+            expires,
         })
     }
 }
@@ -511,6 +556,36 @@ mod tests {
         let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
         assert!(tokens.authenticate("t", before).is_ok());
         assert_eq!(tokens.authenticate("t", at).err(), Some(Refused::Expired));
+    }
+
+    #[test]
+    fn a_file_may_write_one_scope_bare_and_an_instant_as_toml_does() {
+        let tokens = Tokens::parse(&file(&[
+            (
+                "native",
+                "t1",
+                "scopes = \"read\"\nproviders = \"team-a-*\"\nexpires = 2026-01-01T00:00:00Z",
+            ),
+            (
+                "offset",
+                "t2",
+                "scopes = [\"write\"]\nexpires = 2026-01-01T02:00:00+02:00",
+            ),
+        ]))
+        .unwrap();
+        let before: DateTime<Utc> = "2025-12-31T23:59:59Z".parse().unwrap();
+        let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let native = tokens.authenticate("t1", before).unwrap();
+        assert!(native.allows(Scope::Read, "team-a-x") && !native.allows(Scope::Read, "b"));
+        assert_eq!(tokens.authenticate("t1", at).err(), Some(Refused::Expired));
+        assert_eq!(tokens.authenticate("t2", at).err(), Some(Refused::Expired));
+        for local in ["expires = 2026-01-01T00:00:00", "expires = 2026-01-01"] {
+            let text = file(&[("local", "t3", &format!("scopes = [\"read\"]\n{local}"))]);
+            assert!(
+                Tokens::parse(&text).is_err(),
+                "{local}: no offset, no instant"
+            );
+        }
     }
 
     #[test]
