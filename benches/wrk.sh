@@ -12,16 +12,8 @@ cargo bench --bench api --no-run --quiet 2>/dev/null
 bench=$(ls -t target/release/deps/api-* | grep -v '\.d$' | head -1)
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
-target/release/bifrost-providers serve --bind 127.0.0.1:0 --store "sqlite://$dir/p.db" \
-    --log-format json 2>"$dir/server.log" &
-for _ in $(seq 100); do
-    addr=$(grep -o '"local_addr":"[^"]*"' "$dir/server.log" | head -1 | cut -d'"' -f4 || true)
-    [ -n "$addr" ] && break
-    sleep 0.1
-done
-curl -sf -X PUT "http://$addr/api/providers/openai" -H 'content-type: application/json' \
-    -d '{"keys":[{"id":"k1","value":"sk-0123456789abcdefghij","models":["gpt-4o"],"weight":1}],
-         "network_config":{"base_url":"https://api.example.com/v1"}}' -o /dev/null
+. benches/serve.sh
+start_server target/release/bifrost-providers p
 curl -sf "http://$addr/api/providers/openai" -o "$dir/body.json"
 BIFROST_BENCH_BASELINE_BODY="$dir/body.json" "$bench" >"$dir/baseline.addr" &
 sleep 0.5

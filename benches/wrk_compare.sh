@@ -9,25 +9,11 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 token="bench-admin-token-0123456789abcdef"
-start() { # binary name [token]; sets addr
-    local env=()
-    [ -n "${3:-}" ] && env=(BIFROST_ADMIN_TOKEN="$3")
-    env "${env[@]}" "$1" serve --bind 127.0.0.1:0 --store "sqlite://$dir/$2.db" \
-        --log-format json 2>"$dir/$2.log" &
-    for _ in $(seq 100); do
-        addr=$(grep -o '"local_addr":"[^"]*"' "$dir/$2.log" | head -1 | cut -d'"' -f4 || true)
-        [ -n "$addr" ] && break
-        sleep 0.1
-    done
-    curl -sf -X PUT "http://$addr/api/providers/openai" -H 'content-type: application/json' \
-        -H "authorization: Bearer $token" \
-        -d '{"keys":[{"id":"k1","value":"sk-0123456789abcdefghij","models":["gpt-4o"],"weight":1}],
-             "network_config":{"base_url":"https://api.example.com/v1"}}' -o /dev/null
-}
-start "$first" a; a=$addr
-start "$second" b; b=$addr
-start "$first" at "$token"; at=$addr
-start "$second" bt "$token"; bt=$addr
+. "$(dirname "$0")/serve.sh"
+start_server "$first" a; a=$addr
+start_server "$second" b; b=$addr
+start_server "$first" at "$token"; at=$addr
+start_server "$second" bt "$token"; bt=$addr
 rate() { wrk -t2 -c"$1" -d"${secs}s" -H "authorization: Bearer $token" \
     "http://$2/api/providers/openai" | awk '/Requests\/sec/ {print $2}'; }
 printf '| token | connections | first req/s | second req/s | second / first |\n|---|---:|---:|---:|---:|\n'

@@ -73,4 +73,23 @@ mod tests {
             assert_eq!(of(&method, path), id, "{method} {path}");
         }
     }
+
+    #[test]
+    fn the_table_names_every_operation_of_the_api_as_the_spec_does() {
+        let spec = crate::http::api::openapi();
+        let mut seen = 0;
+        for (path, operations) in spec["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{provider}", "openai")
+                .replace("{key_id}", "k1")
+                .replace("{revision}", "3");
+            for (method, operation) in operations.as_object().unwrap() {
+                let method: Method = method.to_uppercase().parse().unwrap();
+                let id = operation["operationId"].as_str().unwrap();
+                assert_eq!(of(&method, &concrete), id, "{method} {path}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 15, "{seen}");
+    }
 }
