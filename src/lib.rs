@@ -7,6 +7,7 @@
 
 pub use bifrost_providers_client::{Client, client, convert, types};
 
+pub mod cli;
 pub mod decode;
 pub mod domain;
 pub mod front;

@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "store",
     "http",
     "front",
+    "cli",
 ];
 
 /// The server dependencies the runner crate must not build.

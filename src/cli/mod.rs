@@ -1,0 +1,55 @@
+//! The command line: one module per subcommand, each turning its arguments into a run of the
+//! layers beneath and an exit status. `main.rs` only picks the allocator and calls [`run`].
+
+pub mod serve;
+pub mod token;
+
+use bifrost_providers_conformance as conformance;
+use clap::{Parser, Subcommand};
+
+use crate::http::api;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Store and serve the provider configurations of a Bifrost AI gateway"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the provider-management API.
+    Serve(Box<serve::Serve>),
+    /// Print the OpenAPI document the server describes (for drift checks).
+    Openapi,
+    /// Check a running server (this one, a Bifrost, another implementation) against the
+    /// contract, black-box, and say what passes.
+    ///
+    /// Safe against a live deployment: it creates only providers whose names it makes unique
+    /// (`bfc-<run id>-<n>`, custom providers), deletes them at the end and on Ctrl-C, and never
+    /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
+    /// run could not start.
+    Conformance(conformance::command::Args),
+    /// Make API tokens for the `--tokens` file.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+/// Parses the command line and runs the subcommand it names.
+pub async fn run() -> std::process::ExitCode {
+    match Cli::parse().command {
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&api::openapi()).expect("JSON")
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Conformance(args) => conformance::command::main(args).await,
+        Command::Token(command) => token::run(command),
+        Command::Serve(args) => serve::run(*args).await,
+    }
+}
