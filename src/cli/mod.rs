@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each turning its arguments into a run of the
 //! layers beneath and an exit status. `main.rs` only picks the allocator and calls [`run`].
 
+pub mod remote;
 pub mod serve;
 pub mod token;
 
