@@ -8,7 +8,76 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::provider::{StoredProvider, present};
 use crate::domain::secrets::looks_redacted;
+use crate::types::UpdateProviderRequest;
+
+/// Members a response carries that describe the provider rather than configure it: never part
+/// of a plan.
+const SHOWN_ONLY: &[&str] = &["name", "status", "provider_status", "description", "config_hash"];
+
+/// A provider as the plan compares it: as the API shows it (redacted, defaults filled in),
+/// without the members only a response has, each secret as the one string a file would hold
+/// (its reference, or its mask).
+pub fn view(stored: &StoredProvider) -> Value {
+    let mut shown = serde_json::to_value(present(stored)).unwrap_or_default();
+    if let Value::Object(members) = &mut shown {
+        for member in SHOWN_ONLY {
+            members.remove(*member);
+        }
+        if let Some(Value::Array(keys)) = members.get_mut("keys") {
+            for key in keys.iter_mut().filter_map(Value::as_object_mut) {
+                for member in SHOWN_ONLY {
+                    key.remove(*member);
+                }
+            }
+        }
+    }
+    flatten_secrets(&mut shown);
+    shown
+}
+
+/// A provider's state as a server shows it, read back from what it showed: its secrets are the
+/// masks and references of the response, which is all a plan compares.
+pub fn shown_state(name: &str, shown: UpdateProviderRequest) -> StoredProvider {
+    StoredProvider {
+        name: name.to_string(),
+        config: shown,
+        config_hash: None,
+        etag: String::new(),
+    }
+}
+
+/// Replaces every secret object (`{value, env_var, from_env, ref, type}`) by the one string a
+/// file holds for it: the reference when it is one, else the (redacted) value.
+pub fn flatten_secrets(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            let secret = members.contains_key("value")
+                && (members.contains_key("env_var") || members.contains_key("type"));
+            if secret {
+                let text = |name: &str| {
+                    members
+                        .get(name)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                };
+                let reference = match members.get("type").and_then(Value::as_str) {
+                    Some("env") | Some("vault") => text("ref").or_else(|| text("env_var")),
+                    Some("plain_text") => None,
+                    _ if members.get("from_env") == Some(&Value::Bool(true)) => text("env_var"),
+                    _ => text("ref"),
+                };
+                *value = Value::String(reference.or_else(|| text("value")).unwrap_or_default());
+                return;
+            }
+            members.values_mut().for_each(flatten_secrets);
+        }
+        Value::Array(items) => items.iter_mut().for_each(flatten_secrets),
+        _ => {}
+    }
+}
 
 /// What happens to one provider.
 #[derive(Clone, Debug, PartialEq, Serialize)]
