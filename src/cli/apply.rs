@@ -7,7 +7,6 @@ use std::io::IsTerminal;
 use crate::cli::config_doc::Current;
 use crate::cli::diff::{self, Output};
 use crate::cli::remote::{Exit, Remote, interruptible};
-use crate::decode::config_file::entry_request;
 use crate::domain::plan::{Action, Plan};
 use crate::domain::secrets::looks_redacted;
 
@@ -98,7 +97,7 @@ async fn apply(args: Args) -> Exit {
                 )))
             }
             Action::Create { .. } | Action::Update { .. } => {
-                let Ok(body) = entry_request(doc.providers[name].clone()) else {
+                let Ok(body) = diff::request_for(&doc.providers[name], current.get(name)) else {
                     continue;
                 };
                 let mut put = client.update_provider().provider(name.as_str()).body(body);

@@ -100,8 +100,13 @@ pub fn make(
     for (name, entry) in doc.providers.iter().filter(|(n, _)| selection.has(n)) {
         let action = match desired(name, entry, current.get(name)) {
             Err(error) => invalid(error),
-            Ok((from, to)) => {
-                let fields = plan::fields(&from, &to);
+            Ok((from, to, clear)) => {
+                let mut fields = plan::fields(&from, &to);
+                for secret in clear {
+                    if !fields.iter().any(|f| f.path == secret.path) {
+                        fields.push(secret);
+                    }
+                }
                 match (current.contains_key(name), fields.is_empty()) {
                     (false, _) => Action::Create { fields },
                     (true, true) => Action::Unchanged,
@@ -125,20 +130,42 @@ pub fn make(
 }
 
 /// The provider as the server shows it now (`{}` when absent) and as it would after the file's
-/// entry is applied, or the error the server would answer.
+/// entry is applied, and the secrets the entry gives in clear; or the error the server would
+/// answer.
 fn desired(
     name: &str,
     entry: &serde_json::Value,
     current: Option<&Current>,
-) -> Result<(serde_json::Value, serde_json::Value), Error> {
+) -> Result<(serde_json::Value, serde_json::Value, Vec<plan::FieldChange>), Error> {
     crate::domain::validate::provider_name(name, "providers")?;
-    let request: UpdateProviderRequest = entry_request(entry.clone())?;
+    let request = request_for(entry, current)?;
+    let known: std::collections::HashSet<String> = request
+        .keys
+        .iter()
+        .flatten()
+        .filter_map(|k| k.id.clone())
+        .collect();
     let now = current.map(|c| plan::shown_state(name, c.shown.clone()));
     let after = desired_state(name, request, now.as_ref())?;
     let from = now
         .as_ref()
         .map_or_else(|| serde_json::json!({}), plan::view);
-    Ok((from, plan::view(&after)))
+    let mut to = plan::view(&after);
+    plan::mark_new_keys(&mut to, &known);
+    Ok((from, to, plan::clear_secrets(now.as_ref(), &after)))
+}
+
+/// The PUT body for a file's entry: as the API reads it, each key without an id given the id
+/// of the server's key of the same name.
+pub fn request_for(
+    entry: &serde_json::Value,
+    current: Option<&Current>,
+) -> Result<UpdateProviderRequest, Error> {
+    let mut request = entry_request(entry.clone())?;
+    if let Some(current) = current {
+        plan::adopt_key_ids(&mut request, &current.shown);
+    }
+    Ok(request)
 }
 
 fn invalid(error: Error) -> Action {

@@ -16,6 +16,12 @@ use crate::types::UpdateProviderRequest;
 /// of a plan.
 const SHOWN_ONLY: &[&str] = &["name", "status", "provider_status", "description", "config_hash"];
 
+/// The same for a key (whose `name` is configuration).
+const KEY_SHOWN_ONLY: &[&str] = &["status", "description", "config_hash"];
+
+/// What a plan shows as the id of a key the server will name when it is created.
+pub const NEW_KEY_ID: &str = "(new)";
+
 /// A provider as the plan compares it: as the API shows it (redacted, defaults filled in),
 /// without the members only a response has, each secret as the one string a file would hold
 /// (its reference, or its mask).
@@ -27,7 +33,7 @@ pub fn view(stored: &StoredProvider) -> Value {
         }
         if let Some(Value::Array(keys)) = members.get_mut("keys") {
             for key in keys.iter_mut().filter_map(Value::as_object_mut) {
-                for member in SHOWN_ONLY {
+                for member in KEY_SHOWN_ONLY {
                     key.remove(*member);
                 }
             }
@@ -45,6 +51,56 @@ pub fn shown_state(name: &str, shown: UpdateProviderRequest) -> StoredProvider {
         config: shown,
         config_hash: None,
         etag: String::new(),
+    }
+}
+
+/// The secrets a desired state holds in clear where the held state shows a mask: the API never
+/// shows a stored secret, so one given in clear cannot be compared with it and is reported (and
+/// sent) as changed. A mask sent back keeps the stored secret and is no change.
+pub fn clear_secrets(held: Option<&StoredProvider>, after: &StoredProvider) -> Vec<FieldChange> {
+    let raw = |config: &UpdateProviderRequest| {
+        let mut value = serde_json::to_value(config).unwrap_or_default();
+        flatten_secrets(&mut value);
+        value
+    };
+    let before = held.map_or_else(|| Value::Object(Default::default()), |h| raw(&h.config));
+    fields(&before, &raw(&after.config))
+        .into_iter()
+        .filter(|change| change.secret)
+        .collect()
+}
+
+/// Gives each key of `request` that has no id the id of the key of `current` with the same
+/// name (names are unique within a provider), so that a file written without ids updates its
+/// keys in place rather than replacing them with new ones.
+pub fn adopt_key_ids(request: &mut UpdateProviderRequest, current: &UpdateProviderRequest) {
+    let given: std::collections::HashSet<String> = request
+        .keys
+        .iter()
+        .flatten()
+        .filter_map(|k| k.id.clone())
+        .collect();
+    for key in request.keys.iter_mut().flatten() {
+        if key.id.as_deref().is_some_and(|id| !id.is_empty()) || key.name.is_empty() {
+            continue;
+        }
+        key.id = current
+            .keys
+            .iter()
+            .flatten()
+            .find(|held| held.name == key.name)
+            .and_then(|held| held.id.clone())
+            .filter(|id| !given.contains(id));
+    }
+}
+
+/// In a view, marks as [`NEW_KEY_ID`] the keys whose id the plan made up (the server will
+/// choose its own): every id not among `known`.
+pub fn mark_new_keys(view: &mut Value, known: &std::collections::HashSet<String>) {
+    for key in view["keys"].as_array_mut().into_iter().flatten() {
+        if key["id"].as_str().is_some_and(|id| !known.contains(id)) {
+            key["id"] = Value::String(NEW_KEY_ID.into());
+        }
     }
 }
 
@@ -249,7 +305,15 @@ fn walk(path: &str, from: Option<&Value>, to: Option<&Value>, out: &mut Vec<Fiel
                 walk(&join(path, name), a.get(name), b.get(name), out);
             }
         }
-        (Some(Value::Array(a)), Some(Value::Array(b))) if keyed(a) && keyed(b) => {
+        (None, Some(Value::Array(b))) if keyed(b) => {
+            walk(path, Some(&Value::Array(Vec::new())), to, out);
+        }
+        (Some(Value::Array(a)), None) if keyed(a) => {
+            walk(path, from, Some(&Value::Array(Vec::new())), out);
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b)))
+            if (keyed(a) || a.is_empty()) && (keyed(b) || b.is_empty()) && a != b =>
+        {
             let id = |v: &Value| v["id"].as_str().map(str::to_string);
             for item in b {
                 let matching = a.iter().find(|old| id(old) == id(item));
