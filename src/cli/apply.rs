@@ -91,11 +91,9 @@ async fn apply(args: Args) -> Exit {
         let recorded = doc.meta.etags.get(name).cloned();
         let now = current.get(name).and_then(|c: &Current| c.etag.clone());
         let outcome = match &step.action {
-            Action::Create { .. } if recorded.is_some() => {
-                Err(Refusal::Refused(format!(
-                    "provider {name} was deleted since the file was dumped: not created again (dump again, or drop it from the file's ETags)"
-                )))
-            }
+            Action::Create { .. } if recorded.is_some() => Err(Refusal::Refused(format!(
+                "provider {name} was deleted since the file was dumped: not created again (dump again, or drop it from the file's ETags)"
+            ))),
             Action::Create { .. } | Action::Update { .. } => {
                 let Ok(body) = diff::request_for(&doc.providers[name], current.get(name)) else {
                     continue;
@@ -147,9 +145,7 @@ enum Refusal {
     Unreachable(String),
 }
 
-fn refusal(
-    error: bifrost_providers_client::Error<crate::types::BifrostError>,
-) -> Refusal {
+fn refusal(error: bifrost_providers_client::Error<crate::types::BifrostError>) -> Refusal {
     match error {
         bifrost_providers_client::Error::ErrorResponse(answer) => {
             let status = answer.status().as_u16();

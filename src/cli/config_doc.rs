@@ -211,9 +211,7 @@ pub async fn fetch(
                 .await
             {
                 Ok(keys) => keys.into_inner().keys,
-                Err(e) if e.status().is_some_and(|s| matches!(s.as_u16(), 404 | 405)) => {
-                    Vec::new()
-                }
+                Err(e) if e.status().is_some_and(|s| matches!(s.as_u16(), 404 | 405)) => Vec::new(),
                 Err(e) => return Err(unreachable(e)),
             };
             shown.keys = Some(keys);

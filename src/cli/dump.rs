@@ -60,7 +60,13 @@ async fn dump(args: &Args) -> Result<usize, String> {
         let mut entry = serde_json::to_value(&provider.shown).map_err(|e| e.to_string())?;
         if let serde_json::Value::Object(members) = &mut entry {
             // What only a response says (the name is the entry's, the status the server's).
-            for member in ["name", "status", "provider_status", "description", "config_hash"] {
+            for member in [
+                "name",
+                "status",
+                "provider_status",
+                "description",
+                "config_hash",
+            ] {
                 members.remove(member);
             }
         }
@@ -82,9 +88,11 @@ async fn dump(args: &Args) -> Result<usize, String> {
         .as_ref()
         .and_then(|p| p.extension())
         .is_some_and(|e| e == "yaml" || e == "yml");
-    let format = args
-        .format
-        .unwrap_or(if yaml_name { Format::Yaml } else { Format::Json });
+    let format = args.format.unwrap_or(if yaml_name {
+        Format::Yaml
+    } else {
+        Format::Json
+    });
     let text = doc.render(format)?;
     match &args.output {
         None => print!("{text}"),

@@ -51,7 +51,13 @@ pub fn run(args: Args) -> std::process::ExitCode {
 /// it does on the server (whether it matches can only be known there: `diff` asks).
 fn check(name: &str, entry: &serde_json::Value) -> Result<(), Error> {
     crate::domain::validate::provider_name(name, "name")?;
-    let request = entry_request(entry.clone())?;
+    let mut request = entry_request(entry.clone())?;
+    // A key without an id stands for the server's key it will be matched with.
+    for (i, key) in request.keys.iter_mut().flatten().enumerate() {
+        if key.id.as_deref().is_none_or(str::is_empty) {
+            key.id = Some(format!("validate-{i}"));
+        }
+    }
     let held = shown_state(name, request.clone());
     desired_state(name, request, Some(&held)).map(|_| ())
 }

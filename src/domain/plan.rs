@@ -14,7 +14,13 @@ use crate::types::UpdateProviderRequest;
 
 /// Members a response carries that describe the provider rather than configure it: never part
 /// of a plan.
-const SHOWN_ONLY: &[&str] = &["name", "status", "provider_status", "description", "config_hash"];
+const SHOWN_ONLY: &[&str] = &[
+    "name",
+    "status",
+    "provider_status",
+    "description",
+    "config_hash",
+];
 
 /// The same for a key (whose `name` is configuration).
 const KEY_SHOWN_ONLY: &[&str] = &["status", "description", "config_hash"];
@@ -150,7 +156,11 @@ pub enum Action {
     /// The same on both sides.
     Unchanged,
     /// The file's entry would be refused (the error the server would answer).
-    Invalid { code: String, param: String, message: String },
+    Invalid {
+        code: String,
+        param: String,
+        message: String,
+    },
 }
 
 /// One provider's step.
@@ -281,7 +291,12 @@ impl FieldChange {
         match (&self.from, &self.to) {
             (None, Some(to)) => format!("{}: + {to}", self.path),
             (Some(from), None) => format!("{}: - {from}", self.path),
-            _ => format!("{}: {} -> {}", self.path, shown(&self.from), shown(&self.to)),
+            _ => format!(
+                "{}: {} -> {}",
+                self.path,
+                shown(&self.from),
+                shown(&self.to)
+            ),
         }
     }
 }
@@ -319,7 +334,10 @@ fn walk(path: &str, from: Option<&Value>, to: Option<&Value>, out: &mut Vec<Fiel
                 let matching = a.iter().find(|old| id(old) == id(item));
                 walk(&element(path, item), matching, Some(item), out);
             }
-            for item in a.iter().filter(|old| !b.iter().any(|new| id(new) == id(old))) {
+            for item in a
+                .iter()
+                .filter(|old| !b.iter().any(|new| id(new) == id(old)))
+            {
                 walk(&element(path, item), Some(item), None, out);
             }
         }
