@@ -181,11 +181,15 @@ pub async fn fetch(
         .map_err(unreachable)?
         .into_inner();
     let mut out = BTreeMap::new();
-    for listed in list.providers {
-        if !selection.has(&listed.name) {
-            continue;
-        }
-        let name = listed.name.clone();
+    let selected: Vec<String> = list
+        .providers
+        .into_iter()
+        .map(|p| p.name)
+        .filter(|name| selection.has(name))
+        .collect();
+    let progress = crate::cli::remote::progress(selected.len() as u64, "reading providers");
+    for name in selected {
+        progress.inc(1);
         let answer = match client.get_provider().provider(name.as_str()).send().await {
             Ok(answer) => answer,
             // Deleted between the list and the GET: not there.
@@ -218,5 +222,6 @@ pub async fn fetch(
         }
         out.insert(name, Current { shown, etag });
     }
+    progress.finish_and_clear();
     Ok(out)
 }
