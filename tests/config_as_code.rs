@@ -353,3 +353,113 @@ fn usage_and_connection_errors_exit_2_never_1() {
         assert_eq!(code, 2, "{args:?}: {stderr}");
     }
 }
+
+/// A Bifrost v1.5+ gateway made of this server: no `ETag`, a provider GET shows no keys, and a
+/// provider body's `keys` are ignored; keys live under `/keys` only.
+static GATEWAY: common::proxy::Fault = common::proxy::Fault {
+    request: |_| {},
+    body: |body| match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut members)) => {
+            members.remove("keys");
+            Value::Object(members).to_string()
+        }
+        _ => body.to_string(),
+    },
+    response: |_, head| {
+        head.headers.remove("etag");
+    },
+    reply: |body| match serde_json::from_str::<Value>(body) {
+        Ok(mut shown) => {
+            if let Some(provider) = shown
+                .as_object_mut()
+                .filter(|p| p.contains_key("network_config"))
+            {
+                provider.remove("keys");
+            }
+            for provider in shown["providers"].as_array_mut().into_iter().flatten() {
+                provider.as_object_mut().unwrap().remove("keys");
+            }
+            shown.to_string()
+        }
+        Err(_) => body.to_string(),
+    },
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bifrost_gateway_gets_its_keys_through_keys_and_never_a_mask() {
+    let server = TestServer::start();
+    let gateway = format!(
+        "http://{}",
+        common::proxy::faulty_proxy(server.url.clone(), &GATEWAY).await
+    );
+    let held = put(
+        &server,
+        "openai",
+        json!({"keys": [
+            {"name": "one", "value": "env.BFP_TEST_ONE"},
+            {"name": "two", "value": "env.BFP_TEST_TWO"}
+        ]}),
+    )
+    .await;
+    let file = server.dir.path().join("gateway.json");
+    let (code, _, stderr) = cli(&gateway, &["dump", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut doc = read(&file);
+    assert_eq!(
+        doc["providers"]["openai"]["keys"].as_array().unwrap().len(),
+        2,
+        "keys read from /keys: {doc}"
+    );
+    assert!(
+        doc["bifrost_providers"]["etags"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    let (code, out, _) = cli(&gateway, &["diff", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+
+    let keys = doc["providers"]["openai"]["keys"].as_array_mut().unwrap();
+    keys[0]["weight"] = json!(0.5);
+    keys.remove(1);
+    keys.push(json!({"name": "three", "value": "env.BFP_TEST_THREE"}));
+    write(&file, &doc);
+    let (code, out, stderr) = cli(&gateway, &["apply", "--yes", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{stderr}");
+    let (_, now) = get(&server, "openai").await;
+    let names: Vec<&str> = now["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "three"], "{now}");
+    assert_eq!(
+        now["keys"][0]["id"], held["keys"][0]["id"],
+        "updated in place"
+    );
+    assert_eq!(now["keys"][0]["weight"], 0.5);
+    let (code, out, _) = cli(&gateway, &["diff", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "converged: {out}");
+
+    // A mask sent to a gateway would become the credential: refused, nothing written.
+    put(
+        &server,
+        "groq",
+        json!({"keys": [{"name": "g", "value": LITERAL}]}),
+    )
+    .await;
+    let (code, _, _) = cli(&gateway, &["dump", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let mut doc = read(&file);
+    doc["providers"]["groq"]["keys"][0]["weight"] = json!(0.5);
+    write(&file, &doc);
+    let before = get(&server, "groq").await.1;
+    let (code, _, stderr) = cli(&gateway, &["apply", "--yes", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("providers.groq.keys[0].value: a redacted value"),
+        "{stderr}"
+    );
+    assert_eq!(get(&server, "groq").await.1, before);
+}

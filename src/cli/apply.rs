@@ -57,6 +57,8 @@ async fn apply(args: Args) -> Exit {
     }
     // A server without ETags is a Bifrost gateway: it would store a mask as the credential.
     let gateway = current.values().any(|c| c.etag.is_none());
+    // A gateway that keeps keys under /keys only (Bifrost v1.5+) ignores them in a provider body.
+    let keys_apart = current.values().any(|c| c.keys_apart);
     if gateway {
         let masked = masks_sent(&plan, &doc.providers);
         if !masked.is_empty() {
@@ -95,16 +97,27 @@ async fn apply(args: Args) -> Exit {
                 "provider {name} was deleted since the file was dumped: not created again (dump again, or drop it from the file's ETags)"
             ))),
             Action::Create { .. } | Action::Update { .. } => {
-                let Ok(body) = diff::request_for(&doc.providers[name], current.get(name)) else {
+                let Ok(mut body) = diff::request_for(&doc.providers[name], current.get(name))
+                else {
                     continue;
                 };
+                let keys = if keys_apart { body.keys.take() } else { None };
                 let mut put = client.update_provider().provider(name.as_str()).body(body);
                 put = match (&step.action, recorded.or(now)) {
                     (Action::Create { .. }, _) => put.if_none_match("*"),
                     (_, Some(etag)) => put.if_match(etag),
                     (_, None) => put,
                 };
-                put.send().await.map(|_| "updated").map_err(refusal)
+                match put.send().await.map_err(refusal) {
+                    Ok(_) => match keys {
+                        Some(keys) => {
+                            let held = current.get(name).and_then(|c| c.shown.keys.as_deref());
+                            sync_keys(&client, name, keys, held.unwrap_or_default()).await
+                        }
+                        None => Ok("updated"),
+                    },
+                    Err(refused) => Err(refused),
+                }
             }
             Action::Delete => {
                 let mut delete = client.delete_provider().provider(name.as_str());
@@ -135,6 +148,57 @@ async fn apply(args: Args) -> Exit {
         }
     }
     exit
+}
+
+/// Makes the keys under `/keys` of provider `name` match `keys`, one key at a time: each
+/// held key the file keeps is replaced, each new one created, each one the file lacks deleted.
+async fn sync_keys(
+    client: &bifrost_providers_client::Client,
+    name: &str,
+    keys: Vec<crate::types::Key>,
+    held: &[crate::types::Key],
+) -> Result<&'static str, Refusal> {
+    let wanted: std::collections::HashSet<&str> =
+        keys.iter().filter_map(|k| k.id.as_deref()).collect();
+    for gone in held
+        .iter()
+        .filter_map(|k| k.id.as_deref())
+        .filter(|id| !wanted.contains(id))
+    {
+        client
+            .delete_provider_key()
+            .provider(name)
+            .key_id(gone)
+            .send()
+            .await
+            .map_err(refusal)?;
+    }
+    for key in keys {
+        let same = held.iter().find(|h| h.id.is_some() && h.id == key.id);
+        match (same, key.id.clone()) {
+            (Some(held), _) if *held == key => {}
+            (Some(_), Some(id)) => {
+                client
+                    .update_provider_key()
+                    .provider(name)
+                    .key_id(id.as_str())
+                    .body(key)
+                    .send()
+                    .await
+                    .map_err(refusal)?;
+            }
+            _ => {
+                client
+                    .create_provider_key()
+                    .provider(name)
+                    .body(key)
+                    .send()
+                    .await
+                    .map_err(refusal)?;
+            }
+        }
+    }
+    Ok("updated")
 }
 
 /// Why a write was not made.
@@ -192,7 +256,11 @@ fn masked(path: &str, value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
         serde_json::Value::String(text) if looks_redacted(text) => out.push(path.to_string()),
         serde_json::Value::Object(members) => {
-            for (name, value) in members {
+            // Model lists hold `*` (every model), which is no mask.
+            for (name, value) in members
+                .iter()
+                .filter(|(name, _)| !matches!(name.as_str(), "models" | "blacklisted_models"))
+            {
                 masked(&format!("{path}.{name}"), value, out);
             }
         }

@@ -162,6 +162,8 @@ pub struct Current {
     pub shown: UpdateProviderRequest,
     /// Its `ETag`; `None` from a server that sends none (a Bifrost gateway).
     pub etag: Option<String>,
+    /// Its keys live under `/keys` only (a Bifrost v1.5+ gateway, whose GET shows none).
+    pub keys_apart: bool,
 }
 
 /// A failure to read a server: the connection, authentication or an unexpected answer.
@@ -205,6 +207,7 @@ pub async fn fetch(
             .map(str::to_string);
         let response: ProviderResponse = answer.into_inner();
         let mut shown = UpdateProviderRequest::from(response);
+        let mut keys_apart = false;
         if shown.keys.is_none() {
             // No keys shown: a Bifrost v1.5+ GET shows none, they are under /keys (which a v1.4
             // gateway does not serve: its empty list was the truth).
@@ -214,13 +217,24 @@ pub async fn fetch(
                 .send()
                 .await
             {
-                Ok(keys) => keys.into_inner().keys,
+                Ok(keys) => {
+                    let keys = keys.into_inner().keys;
+                    keys_apart = !keys.is_empty();
+                    keys
+                }
                 Err(e) if e.status().is_some_and(|s| matches!(s.as_u16(), 404 | 405)) => Vec::new(),
                 Err(e) => return Err(unreachable(e)),
             };
             shown.keys = Some(keys);
         }
-        out.insert(name, Current { shown, etag });
+        out.insert(
+            name,
+            Current {
+                shown,
+                etag,
+                keys_apart,
+            },
+        );
     }
     progress.finish_and_clear();
     Ok(out)
