@@ -463,3 +463,27 @@ async fn a_bifrost_gateway_gets_its_keys_through_keys_and_never_a_mask() {
     );
     assert_eq!(get(&server, "groq").await.1, before);
 }
+
+#[test]
+fn an_interrupted_command_exits_130() {
+    // A server that accepts and never answers: the command waits until it is interrupted.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.json");
+    write(&file, &json!({"providers": {}}));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        .args(["diff", file.to_str().unwrap()])
+        .env("BIFROST_URL", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _held = silent.accept().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
