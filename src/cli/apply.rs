@@ -5,34 +5,22 @@
 use std::io::IsTerminal;
 
 use crate::cli::config_doc::Current;
-use crate::cli::diff::{self, Output};
-use crate::cli::remote::{Exit, Remote, interruptible};
+use crate::cli::diff;
+use crate::cli::remote::{Exit, interruptible};
 use crate::domain::plan::{Action, Plan};
 use crate::domain::secrets::looks_redacted;
 
 /// The options of `apply`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The configuration file (JSON, or YAML when named `.yaml`/`.yml`).
-    pub file: std::path::PathBuf,
-    /// Only the providers matching these glob patterns (repeatable); without it, those the
-    /// file's dump selected, or every provider.
-    #[arg(long = "provider")]
-    pub providers: Vec<String>,
-    /// Also delete the selected providers the file does not hold.
-    #[arg(long)]
-    pub prune: bool,
+    #[command(flatten)]
+    pub planning: diff::Planning,
     /// Print the plan and write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Apply without asking (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// How the plan is printed.
-    #[arg(long, value_enum, default_value = "text")]
-    pub output: Output,
-    #[command(flatten)]
-    pub remote: Remote,
 }
 
 /// Runs `apply`: exit 0 when the server matches the file, 1 when a provider was refused (a
@@ -42,15 +30,11 @@ pub async fn run(args: Args) -> std::process::ExitCode {
 }
 
 async fn apply(args: Args) -> Exit {
-    let (plan, doc, current) =
-        match diff::planned(&args.file, &args.providers, args.prune, &args.remote).await {
-            Ok(planned) => planned,
-            Err(message) => {
-                eprintln!("bifrost-providers: {message}");
-                return Exit::Usage;
-            }
-        };
-    diff::print(&plan, args.output);
+    let (plan, doc, current) = match diff::planned(&args.planning).await {
+        Ok(planned) => planned,
+        Err(message) => return Exit::usage(message),
+    };
+    diff::print(&plan, args.planning.output);
     if plan.summary().invalid > 0 {
         eprintln!("bifrost-providers: the file holds invalid providers: nothing was written");
         return Exit::Differences;
@@ -80,12 +64,9 @@ async fn apply(args: Args) -> Exit {
     if !args.yes && !confirmed() {
         return Exit::Usage;
     }
-    let client = match args.remote.client() {
+    let client = match args.planning.remote.client() {
         Ok(client) => client,
-        Err(message) => {
-            eprintln!("bifrost-providers: {message}");
-            return Exit::Usage;
-        }
+        Err(message) => return Exit::usage(message),
     };
     let mut exit = Exit::Done;
     for step in &plan.steps {

@@ -12,19 +12,19 @@ use crate::domain::plan::{self, Action, Plan, Step};
 use crate::domain::provider::desired_state;
 use crate::types::UpdateProviderRequest;
 
-/// The options of `diff`.
+/// What `diff` and `apply` plan from: the file, the providers it reaches, and the server.
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub struct Planning {
     /// The configuration file (JSON, or YAML when named `.yaml`/`.yml`).
     pub file: std::path::PathBuf,
     /// Only the providers matching these glob patterns (repeatable); without it, those the
     /// file's dump selected, or every provider.
     #[arg(long = "provider")]
     pub providers: Vec<String>,
-    /// Show the deletions `apply --prune` would make (selected providers not in the file).
+    /// Also delete (for diff: show the deletion of) the selected providers the file lacks.
     #[arg(long)]
     pub prune: bool,
-    /// `text` for people, `json` for machines.
+    /// How the plan is printed: `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
     #[command(flatten)]
@@ -39,9 +39,9 @@ pub enum Output {
 }
 
 /// Runs `diff`: exit 0 without a difference, 1 with one, 2 when it could not tell.
-pub async fn run(args: Args) -> std::process::ExitCode {
+pub async fn run(args: Planning) -> std::process::ExitCode {
     interruptible(async {
-        match planned(&args.file, &args.providers, args.prune, &args.remote).await {
+        match planned(&args).await {
             Ok((plan, _, _)) => {
                 print(&plan, args.output);
                 if plan.differs() {
@@ -50,10 +50,7 @@ pub async fn run(args: Args) -> std::process::ExitCode {
                     Exit::Done
                 }
             }
-            Err(message) => {
-                eprintln!("bifrost-providers: {message}");
-                Exit::Usage
-            }
+            Err(message) => Exit::usage(message),
         }
     })
     .await
@@ -77,16 +74,13 @@ pub fn print(plan: &Plan, output: Output) {
 
 /// The file, what the server holds, and the plan between them.
 pub async fn planned(
-    file: &std::path::Path,
-    providers: &[String],
-    prune: bool,
-    remote: &Remote,
+    args: &Planning,
 ) -> Result<(Plan, Document, BTreeMap<String, Current>), String> {
-    let doc = Document::read(file)?;
-    let selection = Selection::new(providers, &doc.meta)?;
-    let client = remote.client()?;
+    let doc = Document::read(&args.file)?;
+    let selection = Selection::new(&args.providers, &doc.meta)?;
+    let client = args.remote.client()?;
     let current = fetch(&client, &selection).await?;
-    Ok((make(&doc, &current, &selection, prune), doc, current))
+    Ok((make(&doc, &current, &selection, args.prune), doc, current))
 }
 
 /// The plan that makes the selected providers of the server match the file.

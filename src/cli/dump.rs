@@ -33,10 +33,7 @@ pub async fn run(args: Args) -> std::process::ExitCode {
                 }
                 Exit::Done
             }
-            Err(message) => {
-                eprintln!("bifrost-providers: {message}");
-                Exit::Usage
-            }
+            Err(message) => Exit::usage(message),
         }
     })
     .await

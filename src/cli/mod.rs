@@ -47,7 +47,7 @@ pub enum Command {
     Dump(dump::Args),
     /// Show what `apply FILE` would change on a server, field by field (exit 1 when something
     /// would, 0 when nothing would).
-    Diff(diff::Args),
+    Diff(diff::Planning),
     /// Make a server match FILE, provider by provider, each write conditional on the ETag the
     /// dump recorded; deletes only with --prune, and only among the selected providers.
     Apply(apply::Args),

@@ -18,6 +18,14 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+impl Exit {
+    /// Says why nothing could be done, on stderr, and answers [`Exit::Usage`].
+    pub fn usage(message: impl std::fmt::Display) -> Exit {
+        eprintln!("bifrost-providers: {message}");
+        Exit::Usage
+    }
+}
+
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> std::process::ExitCode {
         std::process::ExitCode::from(exit as u8)

@@ -20,10 +20,7 @@ pub struct Args {
 pub fn run(args: Args) -> std::process::ExitCode {
     let doc = match Document::read(&args.file) {
         Ok(doc) => doc,
-        Err(message) => {
-            eprintln!("bifrost-providers: {message}");
-            return Exit::Usage.into();
-        }
+        Err(message) => return Exit::usage(message).into(),
     };
     let mut invalid = 0;
     for (name, entry) in &doc.providers {
