@@ -1019,7 +1019,7 @@ pub mod types {
 
 The provider resource of the Bifrost AI gateway's management API, as served by bifrost-providers. Grown from Bifrost's `updateProvider` operation; every deviation from Bifrost is stated in the description of the field or operation it concerns. Every error has the `BifrostError` body.
 
-Some rules span several fields or the stored state and cannot be said in JSON Schema: a body valid for the schema may still get a 400 (`concurrency` above `buffer_size`, `custom_provider_config` on a standard name, a redacted secret that is not the stored one's, …) or a 412 (a stale `If-Match`). Each such rule is stated in the description of the field it concerns.
+Some rules span several fields or the stored state and cannot be said in JSON Schema: a body valid for the schema may still get a 400 (`concurrency` above `buffer_size`, `custom_provider_config` on a standard name, a redacted secret that is not the stored one's, …) or a 412 (a stale `If-Match`). Each such rule is stated in the description of the field it concerns. One rule holds for every string of a request body and every member name, and is stated here once rather than at each: none may hold a NUL character (U+0000), which no store keeps; it is a 400 `invalid_string` naming the field.
 
 Properties marked `x-bifrost-secret` hold credentials, which no response, error or log line carries: `value` (a secret field, redacted), `credential-headers` (extra headers whose name carries a credential, such as `Authorization` or `x-api-key`: their values are redacted like secrets), `user-info` (a URL whose user name and password are redacted). Each is sealed at rest when the server has an encryption key, and each redacted form sent back keeps the stored value.
 
