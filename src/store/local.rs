@@ -23,6 +23,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::sealing::{Codec, Row};
 use super::sqlite::{Disk, Revisions};
+use super::transfer::{Imported, Mode, Progress, Snapshot};
 use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
 use crate::domain::error::Error;
 use crate::domain::history::{Retention, Revision, WriteMeta};
@@ -42,6 +43,8 @@ struct Shared {
     /// The feed keeps what a watcher is told (not the changed fields), so that its reach costs
     /// little memory.
     feed: VecDeque<ProviderChange>,
+    /// See [`Store::hash_key`].
+    hash_key: [u8; 32],
 }
 
 impl Shared {
@@ -85,6 +88,13 @@ enum Job {
         revision: i64,
         reply: Reply<Option<RevisionState>>,
     },
+    Export(Reply<Snapshot>),
+    Import {
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+        reply: Reply<Imported>,
+    },
 }
 
 pub struct LocalStore {
@@ -97,8 +107,6 @@ pub struct LocalStore {
     /// its commit, so that it decides against the current state. Providers share [`TURNS`]
     /// locks by hash (two may wait on each other; never on a third).
     turns: Vec<Arc<tokio::sync::Mutex<()>>>,
-    /// See [`Store::hash_key`].
-    hash_key: [u8; 32],
 }
 
 /// How many locks the providers' turns are spread over.
@@ -216,11 +224,15 @@ impl LocalStore {
             .into_iter()
             .map(|p| (p.name.clone(), Arc::new(p)))
             .collect();
+        let hash_key = disk
+            .as_ref()
+            .map_or_else(crate::domain::secrets::random_key, |d| d.hash_key);
         let mut shared = Shared {
             providers,
             head: revisions.head,
             compacted: revisions.compacted,
             feed: revisions.feed.iter().map(Revision::change).collect(),
+            hash_key,
         };
         let feed_cap = usize::try_from(retention.feed).unwrap_or(usize::MAX);
         let excess = shared.feed.len().saturating_sub(feed_cap);
@@ -231,9 +243,6 @@ impl LocalStore {
         let (tell, head) = watch::channel(shared.head);
         let shared = Arc::new(RwLock::new(shared));
         let codec = disk.as_ref().map(Disk::codec);
-        let hash_key = disk
-            .as_ref()
-            .map_or_else(crate::domain::secrets::random_key, |d| d.hash_key);
         let engine = Arc::new(Engine {
             writer: Mutex::new(Writer {
                 shared: Arc::clone(&shared),
@@ -259,7 +268,6 @@ impl LocalStore {
             turns: (0..TURNS)
                 .map(|_| Arc::new(tokio::sync::Mutex::new(())))
                 .collect(),
-            hash_key,
         }
     }
 
@@ -339,7 +347,26 @@ impl Store for LocalStore {
     }
 
     fn hash_key(&self) -> [u8; 32] {
-        self.hash_key
+        self.read().hash_key
+    }
+
+    async fn export(&self) -> Result<Snapshot, Error> {
+        self.submit(Job::Export).await
+    }
+
+    async fn import(
+        &self,
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+    ) -> Result<Imported, Error> {
+        self.submit(|reply| Job::Import {
+            snapshot,
+            mode,
+            progress,
+            reply,
+        })
+        .await
     }
 
     async fn history(
@@ -517,6 +544,26 @@ impl Writer {
                     let _ = reply.send(found);
                     continue;
                 }
+                Job::Export(reply) => {
+                    let _ = reply.send(self.export());
+                    continue;
+                }
+                Job::Import {
+                    snapshot,
+                    mode,
+                    progress,
+                    reply,
+                } => {
+                    let result = if staged.is_empty() {
+                        self.import(&snapshot, mode, &progress)
+                    } else {
+                        Err(Error::Store(
+                            "the store was being written to; nothing was imported".into(),
+                        ))
+                    };
+                    let _ = reply.send(result);
+                    continue;
+                }
             };
             let current = match staged.get(&name) {
                 Some(state) => state.clone(),
@@ -662,6 +709,87 @@ impl Writer {
                 Ok(())
             }
         }
+    }
+
+    /// The whole store: from the file, or for `memory://` from memory.
+    fn export(&self) -> Result<Snapshot, Error> {
+        if let Some(disk) = &self.disk {
+            return disk.export().map_err(Error::Store);
+        }
+        let shared = self.shared.read().unwrap_or_else(|e| e.into_inner());
+        let mut revisions: Vec<_> = self
+            .memory
+            .by_provider
+            .values()
+            .flatten()
+            .map(|(r, state)| (r.clone(), state.as_deref().cloned()))
+            .collect();
+        revisions.sort_by_key(|(r, _)| r.revision);
+        Ok(Snapshot {
+            hash_key: shared.hash_key,
+            head: shared.head,
+            compacted: shared.compacted,
+            providers: shared.providers.values().map(|p| (**p).clone()).collect(),
+            revisions,
+            sealed_with: std::collections::BTreeSet::new(),
+        })
+    }
+
+    /// Writes `snapshot` as the store's whole content (to the file first), then publishes it.
+    fn import(
+        &mut self,
+        snapshot: &Snapshot,
+        mode: Mode,
+        progress: &Progress,
+    ) -> Result<Imported, Error> {
+        match &mut self.disk {
+            Some(disk) => {
+                if disk.import(snapshot, mode, progress).map_err(Error::Store)?
+                    == Imported::NotEmpty
+                {
+                    return Ok(Imported::NotEmpty);
+                }
+            }
+            None => {
+                let shared = self.shared.read().unwrap_or_else(|e| e.into_inner());
+                let empty = shared.providers.is_empty()
+                    && shared.head == 0
+                    && self.memory.by_provider.is_empty();
+                drop(shared);
+                if !empty && mode == Mode::IntoEmpty {
+                    return Ok(Imported::NotEmpty);
+                }
+                let mut by_provider: HashMap<String, Vec<Kept>> = HashMap::new();
+                for (revision, state) in &snapshot.revisions {
+                    by_provider
+                        .entry(revision.provider.clone())
+                        .or_default()
+                        .push((revision.clone(), state.clone().map(Arc::new)));
+                }
+                self.memory.by_provider = by_provider;
+                progress(snapshot.records());
+            }
+        }
+        {
+            let mut shared = self.shared.write().unwrap_or_else(|e| e.into_inner());
+            shared.providers = snapshot
+                .providers
+                .iter()
+                .map(|p| (p.name.clone(), Arc::new(p.clone())))
+                .collect();
+            shared.head = snapshot.head;
+            shared.compacted = snapshot.compacted;
+            shared.feed = snapshot
+                .revisions
+                .iter()
+                .filter(|(r, _)| r.revision > snapshot.compacted)
+                .map(|(r, _)| r.change())
+                .collect();
+            shared.hash_key = snapshot.hash_key;
+        }
+        self.failing = None;
+        self.tell.send_replace(snapshot.head);
+        Ok(Imported::Written)
     }
 
     /// Whether the store serves: the file answers a read, and after a failed commit, a probe
