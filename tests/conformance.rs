@@ -164,7 +164,7 @@ async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_faults_are_caught_by_name() {
     let server = Arc::new(TestServer::start());
-    static FAULTS: [(&str, Fault); 14] = [
+    static FAULTS: [(&str, Fault); 16] = [
         // A server whose ETag never changes.
         (
             "etag.every_write_changes_it",
@@ -356,6 +356,36 @@ async fn planted_faults_are_caught_by_name() {
                         "\"resolved-proxy-password-0123\"",
                     )
                 },
+                response: |_, _| {},
+            },
+        ),
+        // A server that takes a vault reference for a literal secret.
+        (
+            "secrets.vault_reference",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace(
+                        "\"vault.bfc-conformance/unset-secret\"",
+                        "\"literal-that-was-a-vault-reference\"",
+                    )
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server that keeps an env_var without its env. prefix, as Bifrost v1.4 and v1.5 do.
+        (
+            "secrets.env_var_without_prefix",
+            Fault {
+                reply: |body| {
+                    body.replace(
+                        "\"env.BFC_CONFORMANCE_UNPREFIXED\"",
+                        "\"BFC_CONFORMANCE_UNPREFIXED\"",
+                    )
+                },
+                request: |_| {},
+                body: same,
                 response: |_, _| {},
             },
         ),
