@@ -431,7 +431,7 @@ async fn sqlite_to_postgres_and_back() {
     assert!(sealed.stop());
 
     // A wrong key: exit 2, nothing written.
-    let mut back = empty_target(&Backend::Sqlite);
+    let back = empty_target(&Backend::Sqlite);
     let untouched = back.raw_store();
     let (code, _, stderr) = migrate(
         &sealed.store_url(),
