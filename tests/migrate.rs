@@ -255,10 +255,7 @@ async fn sqlite_to_sqlite_across_key_changes() {
     let plain_view = view(&source, false).await;
     assert!(source.stop());
     assert_eq!(original["anthropic"]["provider"]["status"], 404);
-    assert_eq!(
-        original["anthropic"]["history"]["total"], 2,
-        "{original}"
-    );
+    assert_eq!(original["anthropic"]["history"]["total"], 2, "{original}");
     assert!(
         original["groq"]["provider"]["body"]["config_hash"].is_string(),
         "{original}"
@@ -276,7 +273,10 @@ async fn sqlite_to_sqlite_across_key_changes() {
     migrate_twice(&source, &sealed_a, &[("BIFROST_TO_ENCRYPTION_KEY", KEY_A)]);
     let stored = sealed_a.raw_store();
     for secret in [FIRST, SECOND, GONE, FROM_FILE] {
-        assert!(!holds(&stored, secret), "{secret} in clear in a sealed store");
+        assert!(
+            !holds(&stored, secret),
+            "{secret} in clear in a sealed store"
+        );
     }
     sealed_a.restart_with_env(&[("BIFROST_ENCRYPTION_KEY", KEY_A)]);
     let shown_a = view(&sealed_a, true).await;
@@ -320,7 +320,10 @@ async fn sqlite_to_sqlite_across_key_changes() {
     );
     let stored = sealed_b.raw_store();
     for secret in [FIRST, SECOND, GONE, FROM_FILE] {
-        assert!(!holds(&stored, secret), "{secret} in clear in a sealed store");
+        assert!(
+            !holds(&stored, secret),
+            "{secret} in clear in a sealed store"
+        );
     }
     sealed_b.restart_with_env(&[("BIFROST_ENCRYPTION_KEY", KEY_B)]);
     assert_eq!(view(&sealed_b, false).await, plain_view);
@@ -381,7 +384,10 @@ async fn a_different_target_is_refused_unless_replaced() {
     );
     assert_eq!(code, 0, "{stdout} {stderr}");
     let replaced = other.raw_store();
-    assert!(!holds(&replaced, "mistral"), "the replaced provider is gone");
+    assert!(
+        !holds(&replaced, "mistral"),
+        "the replaced provider is gone"
+    );
     source.restart();
     let original = view(&source, true).await;
     other.restart();
@@ -424,7 +430,10 @@ async fn sqlite_to_postgres_and_back() {
     migrate_twice(&source, &sealed, &[("BIFROST_TO_ENCRYPTION_KEY", KEY_A)]);
     let stored = bytes(&sealed);
     for secret in [FIRST, SECOND, GONE, FROM_FILE] {
-        assert!(!holds(&stored, secret), "{secret} in clear in a sealed store");
+        assert!(
+            !holds(&stored, secret),
+            "{secret} in clear in a sealed store"
+        );
     }
     sealed.restart_with_env(&[("BIFROST_ENCRYPTION_KEY", KEY_A)]);
     assert_eq!(view(&sealed, false).await, plain_view);
@@ -454,7 +463,10 @@ async fn sqlite_to_postgres_and_back() {
     );
     let stored = sealed_b.raw_store();
     for secret in [FIRST, SECOND, GONE, FROM_FILE] {
-        assert!(!holds(&stored, secret), "{secret} in clear in a sealed store");
+        assert!(
+            !holds(&stored, secret),
+            "{secret} in clear in a sealed store"
+        );
     }
     sealed_b.restart_with_env(&[("BIFROST_ENCRYPTION_KEY", KEY_B)]);
     assert_eq!(view(&sealed_b, false).await, plain_view);

@@ -114,7 +114,9 @@ async fn migrate(args: &Migrate) -> Result<Outcome, Outcome> {
         }
     }
     if args.from == args.to {
-        return Err(usage(format!("--from and --to name the same store ({from})")));
+        return Err(usage(format!(
+            "--from and --to name the same store ({from})"
+        )));
     }
     if let Some(path) = sqlite_path(&args.from)
         && !std::path::Path::new(path).is_file()
@@ -122,8 +124,9 @@ async fn migrate(args: &Migrate) -> Result<Outcome, Outcome> {
         return Err(usage(format!("no SQLite store at {path}")));
     }
     let shown_key = |s: &Option<Sealer>| {
-        s.as_ref()
-            .map_or("in clear".to_string(), |s| format!("sealed with key {}", s.id()))
+        s.as_ref().map_or("in clear".to_string(), |s| {
+            format!("sealed with key {}", s.id())
+        })
     };
     let (from_keys, to_keys) = (shown_key(&from_sealer), shown_key(&to_sealer));
     let to_id = to_sealer.as_ref().map(|s| s.id().to_string());

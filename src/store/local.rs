@@ -744,7 +744,9 @@ impl Writer {
     ) -> Result<Imported, Error> {
         match &mut self.disk {
             Some(disk) => {
-                if disk.import(snapshot, mode, progress).map_err(Error::Store)?
+                if disk
+                    .import(snapshot, mode, progress)
+                    .map_err(Error::Store)?
                     == Imported::NotEmpty
                 {
                     return Ok(Imported::NotEmpty);
@@ -973,5 +975,133 @@ mod tests {
             .map(|p| p.name.clone())
             .collect();
         assert_eq!(names, ["good"]);
+    }
+
+    /// A store with a history: two creates, an update, a delete.
+    async fn with_history(store: &LocalStore) {
+        store
+            .modify_api("openai", put(&provider("openai", 1)))
+            .await
+            .unwrap();
+        store
+            .modify_api("groq", put(&provider("groq", 1)))
+            .await
+            .unwrap();
+        store
+            .modify_api("openai", put(&provider("openai", 3)))
+            .await
+            .unwrap();
+        store
+            .modify_api("groq", Box::new(|_| Ok(Change::Delete)))
+            .await
+            .unwrap();
+    }
+
+    fn no_progress() -> Progress {
+        Arc::new(|_| {})
+    }
+
+    /// Export, then import into an empty store: the same content (tags, revision numbers,
+    /// deleted providers' history, the feed, the hash key); into a store that holds anything
+    /// else, nothing is written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_export_imports_whole_into_an_empty_store_only() {
+        let source = LocalStore::memory(Retention::default());
+        with_history(&source).await;
+        let snapshot = Arc::new(source.export().await.unwrap());
+        assert_eq!((snapshot.head, snapshot.revisions.len()), (4, 4));
+        assert!(
+            snapshot.revisions[3].1.is_none(),
+            "the delete left no state"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = || {
+            crate::store::Sealer::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+                .unwrap()
+        };
+        let path = dir.path().join("target.db");
+        let target =
+            LocalStore::open_sqlite(&path, Codec::sealing(sealer()), Retention::default()).unwrap();
+        let imported = target
+            .import(Arc::clone(&snapshot), Mode::IntoEmpty, no_progress())
+            .await
+            .unwrap();
+        assert_eq!(imported, Imported::Written);
+        assert!(target.export().await.unwrap().same_content(&snapshot));
+        assert_eq!(target.hash_key(), source.hash_key());
+        let Feed::Changes(changes, head) = target.changes(0, 100).await.unwrap() else {
+            panic!("compacted");
+        };
+        let Feed::Changes(expected, _) = source.changes(0, 100).await.unwrap() else {
+            panic!("compacted");
+        };
+        assert_eq!((changes, head), (expected, 4));
+        // The next write continues the numbering.
+        let written = target
+            .modify_api("openai", put(&provider("openai", 5)))
+            .await
+            .unwrap();
+        assert_eq!(written.revision, Some(5));
+
+        // Into a store holding anything: refused, and it stays as it was.
+        let before = target.export().await.unwrap();
+        let imported = target
+            .import(Arc::clone(&snapshot), Mode::IntoEmpty, no_progress())
+            .await
+            .unwrap();
+        assert_eq!(imported, Imported::NotEmpty);
+        assert!(target.export().await.unwrap().same_content(&before));
+        drop(target);
+
+        // Read back from the file with the key: the same again, every row sealed with it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let reopened = loop {
+            match LocalStore::open_sqlite(&path, Codec::sealing(sealer()), Retention::default()) {
+                Ok(store) => break store,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let read = reopened.export().await.unwrap();
+        assert!(read.same_content(&before));
+        assert_eq!(
+            read.sealed_with.into_iter().collect::<Vec<_>>(),
+            [Some(sealer().id().to_string())]
+        );
+    }
+
+    /// An import that fails midway (the disk fills up) leaves the store as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_import_leaves_the_store_as_it_was() {
+        let source = LocalStore::memory(Retention::default());
+        for i in 0..40 {
+            source
+                .modify_api(&format!("p{i}"), put(&provider(&format!("p{i}"), 400)))
+                .await
+                .unwrap();
+        }
+        let snapshot = Arc::new(source.export().await.unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, loaded, revisions) = Disk::open(
+            &dir.path().join("full.db"),
+            Codec::plain(),
+            Retention::default(),
+        )
+        .unwrap();
+        disk.limit_pages(24);
+        let target = LocalStore::start(Some(disk), loaded, revisions, Retention::default());
+        let before = target.export().await.unwrap();
+        assert!(before.is_empty());
+        let err = target
+            .import(Arc::clone(&snapshot), Mode::Replace, no_progress())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Store(_)), "{err:?}");
+        let after = target.export().await.unwrap();
+        assert!(after.same_content(&before));
+        assert_eq!(target.list().await.unwrap(), (Vec::new(), 0));
     }
 }

@@ -850,7 +850,8 @@ impl PostgresStore {
                 columns[6].push(revision.etag.clone());
                 columns[7].push(state.as_ref().and_then(|p| p.config_hash.clone()));
                 columns[10].push(revision.unverified_actor.clone());
-                let (config, sealed_with) = sealed.map_or((None, None), |r| (Some(r.config), r.sealed_with));
+                let (config, sealed_with) =
+                    sealed.map_or((None, None), |r| (Some(r.config), r.sealed_with));
                 columns[8].push(config);
                 columns[9].push(sealed_with);
             }

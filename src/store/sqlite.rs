@@ -568,7 +568,10 @@ impl Disk {
     /// The whole file, read in one transaction (see [`Snapshot`]): every state decoded, so a
     /// row that does not open with the codec's keys fails the export.
     pub fn export(&self) -> Result<Snapshot, String> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| e.to_string())?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| e.to_string())?;
         let (providers, _) = Self::load(&tx, &self.codec)?;
         let mut stmt = tx
             .prepare(&format!(
@@ -654,7 +657,7 @@ impl Disk {
         let mut written = 0;
         let step = |written: &mut usize| {
             *written += 1;
-            if *written % PROGRESS_EVERY == 0 {
+            if written.is_multiple_of(PROGRESS_EVERY) {
                 progress(*written);
             }
         };
@@ -668,7 +671,13 @@ impl Disk {
             for p in &snapshot.providers {
                 let row = self.codec.encode(p)?;
                 insert
-                    .execute(params![p.name, row.config, p.config_hash, p.etag, row.sealed_with])
+                    .execute(params![
+                        p.name,
+                        row.config,
+                        p.config_hash,
+                        p.etag,
+                        row.sealed_with
+                    ])
                     .map_err(|e| e.to_string())?;
                 step(&mut written);
             }
