@@ -35,7 +35,7 @@ fn migrate(from: &str, to: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, S
         .env_remove("BIFROST_MIGRATE_TO")
         .env_remove("BIFROST_FROM_ENCRYPTION_KEY")
         .env_remove("BIFROST_TO_ENCRYPTION_KEY")
-        .env_remove("BIFROST_STORE_TIMEOUT")
+        .env_remove("BIFROST_MIGRATE_TIMEOUT")
         .envs(env.iter().copied())
         .output()
         .expect("run bifrost-providers migrate");
@@ -201,11 +201,12 @@ fn holds(haystack: &[u8], needle: &str) -> bool {
 }
 
 /// A migration onto `target` that must succeed, then the same again, which must say that there
-/// is nothing to do and leave the target as it was.
-fn migrate_twice(from: &TestServer, target: &TestServer, env: &[(&str, &str)]) {
-    let (code, stdout, stderr) = migrate(&from.store_url(), &target.store_url(), env, &[]);
-    assert_eq!(code, 0, "{stdout} {stderr}");
+/// is nothing to do and leave the target as it was. Returns what the first run said on stderr.
+fn migrate_twice(from: &TestServer, target: &TestServer, env: &[(&str, &str)]) -> String {
+    let (code, stdout, first) = migrate(&from.store_url(), &target.store_url(), env, &[]);
+    assert_eq!(code, 0, "{stdout} {first}");
     assert!(stdout.starts_with("migrated 2 providers, "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "one summary line: {stdout}");
     let before = bytes(target);
     let (code, stdout, stderr) = migrate(&from.store_url(), &target.store_url(), env, &[]);
     assert_eq!(code, 0, "{stdout} {stderr}");
@@ -214,6 +215,7 @@ fn migrate_twice(from: &TestServer, target: &TestServer, env: &[(&str, &str)]) {
     if target.database().is_some() {
         assert_eq!(bytes(target), before, "a no-op run changed the target");
     }
+    first
 }
 
 /// Undeletes `anthropic` on a running server: its last kept state comes back, with its key.
@@ -263,14 +265,22 @@ async fn sqlite_to_sqlite_across_key_changes() {
 
     // In clear → in clear: everything equal, config_hash included (the store's key is carried).
     let mut clear = empty_target(&Backend::Sqlite);
-    migrate_twice(&source, &clear, &[]);
+    let said = migrate_twice(&source, &clear, &[]);
+    assert!(
+        said.is_empty(),
+        "no progress bar off a terminal, no note: {said}"
+    );
     assert!(holds(&clear.raw_store(), FIRST), "the literal is carried");
     clear.restart();
     assert_eq!(view(&clear, true).await, original);
 
     // In clear → sealed with A: nothing in clear in the file; all equal but the keyed hashes.
     let mut sealed_a = empty_target(&Backend::Sqlite);
-    migrate_twice(&source, &sealed_a, &[("BIFROST_TO_ENCRYPTION_KEY", KEY_A)]);
+    let said = migrate_twice(&source, &sealed_a, &[("BIFROST_TO_ENCRYPTION_KEY", KEY_A)]);
+    assert!(
+        said.contains("config_hash values responses show change"),
+        "{said}"
+    );
     let stored = sealed_a.raw_store();
     for secret in [FIRST, SECOND, GONE, FROM_FILE] {
         assert!(

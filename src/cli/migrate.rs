@@ -21,12 +21,12 @@ pub struct Migrate {
     /// The store to copy from, as `serve --store` takes it: sqlite://PATH (an existing file;
     /// stop the server on it first, it holds the file) or postgres://USER@HOST/DATABASE. It is
     /// only read.
-    #[arg(long, env = "BIFROST_MIGRATE_FROM")]
+    #[arg(long, env = "BIFROST_MIGRATE_FROM", hide_env_values = true)]
     from: String,
     /// The store to copy to: sqlite://PATH (created when missing) or postgres://…. It must be
     /// empty (a new file, a new database, or one no write ever reached), already hold this very
     /// migration (then nothing is done), or be named for replacing with --replace-target.
-    #[arg(long, env = "BIFROST_MIGRATE_TO")]
+    #[arg(long, env = "BIFROST_MIGRATE_TO", hide_env_values = true)]
     to: String,
     /// The key the source's secrets are sealed with: what `serve --encryption-key`
     /// (BIFROST_ENCRYPTION_KEY) was for it, 32 bytes in base64. Needed when the source is
@@ -44,7 +44,7 @@ pub struct Migrate {
     replace_target: bool,
     /// The most each step waits on a PostgreSQL store (reading the source, writing the target),
     /// in seconds.
-    #[arg(long, env = "BIFROST_STORE_TIMEOUT", default_value_t = 300,
+    #[arg(long, env = "BIFROST_MIGRATE_TIMEOUT", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     store_timeout: u64,
 }
@@ -52,8 +52,10 @@ pub struct Migrate {
 /// What a run ends with: its exit status and the line that says why.
 type Outcome = (Exit, String);
 
-/// Runs the migration; prints its summary on stdout (or its refusal on stderr).
+/// Runs the migration; prints its summary on stdout (or its refusal on stderr). The stores'
+/// warnings go to stderr, as text.
 pub async fn run(args: Migrate) -> std::process::ExitCode {
+    let log = crate::telemetry::logging::init(crate::telemetry::logging::Format::Text);
     bifrost_providers_client::connect::install_tls_provider();
     let exit = interruptible(async {
         let (exit, line) = migrate(&args).await.unwrap_or_else(|e| e);
@@ -64,6 +66,7 @@ pub async fn run(args: Migrate) -> std::process::ExitCode {
         exit
     })
     .await;
+    drop(log);
     exit.into()
 }
 

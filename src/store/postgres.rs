@@ -707,15 +707,31 @@ impl Store for PostgresStore {
         mode: Mode,
         progress: Progress,
     ) -> Result<Imported, Error> {
-        let imported = self
+        let (imported, replaced) = self
             .bounded(async |client| self.import_on(client, &snapshot, mode, &progress).await)
             .await?;
-        if imported == Imported::Written {
-            *self.hash_key.lock().unwrap_or_else(|e| e.into_inner()) = snapshot.hash_key;
-            self.decoded.write().clear();
-            self.head.send_replace(snapshot.head);
+        if imported == Imported::NotEmpty {
+            return Ok(imported);
         }
-        Ok(imported)
+        *self.hash_key.lock().unwrap_or_else(|e| e.into_inner()) = snapshot.hash_key;
+        self.decoded.write().clear();
+        self.head.send_replace(snapshot.head);
+        if replaced {
+            // Rewrite the tables so the old row versions, secrets perhaps in clear, are gone
+            // (best effort: the import stands).
+            let vacuumed = self
+                .bounded(async |client| {
+                    client
+                        .batch_execute("VACUUM FULL providers; VACUUM FULL bifrost_history")
+                        .await
+                        .map_err(failed)
+                })
+                .await;
+            if let Err(e) = vacuumed {
+                tracing::warn!(error = %e, "could not VACUUM FULL the replaced tables: old row versions remain until PostgreSQL vacuums them");
+            }
+        }
+        Ok(Imported::Written)
     }
 
     async fn health(&self) -> Result<(), Error> {
@@ -769,14 +785,14 @@ impl PostgresStore {
     }
 
     /// [`Store::import`] on one connection, in one transaction that holds the store's tables
-    /// against every replica's writes until it commits.
+    /// against every replica's writes until it commits; also says whether it replaced anything.
     async fn import_on(
         &self,
         client: &mut deadpool_postgres::Object,
         snapshot: &Snapshot,
         mode: Mode,
         progress: &Progress,
-    ) -> Result<Imported, Error> {
+    ) -> Result<(Imported, bool), Error> {
         let tx = client.transaction().await.map_err(failed)?;
         tx.batch_execute(
             "LOCK TABLE providers, bifrost_history, bifrost_revision, bifrost_keys
@@ -794,7 +810,7 @@ impl PostgresStore {
             .map_err(failed)?
             .get(0);
         if held > 0 && mode == Mode::IntoEmpty {
-            return Ok(Imported::NotEmpty);
+            return Ok((Imported::NotEmpty, false));
         }
         tx.batch_execute("DELETE FROM providers; DELETE FROM bifrost_history;")
             .await
@@ -899,16 +915,7 @@ impl PostgresStore {
             .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
         progress(written);
-        if held > 0 {
-            // Rewrite the tables so the old row versions, secrets perhaps in clear, are gone.
-            if let Err(e) = client
-                .batch_execute("VACUUM FULL providers; VACUUM FULL bifrost_history")
-                .await
-            {
-                tracing::warn!(error = %e, "could not VACUUM FULL the replaced tables: old row versions remain until PostgreSQL vacuums them");
-            }
-        }
-        Ok(Imported::Written)
+        Ok((Imported::Written, held > 0))
     }
 
     async fn modify_on(
