@@ -492,3 +492,60 @@ async fn sqlite_to_postgres_and_back() {
     undelete(&plain).await;
     assert_eq!(common::get(&plain, "anthropic").await.0, 200);
 }
+
+/// Interrupted inside the target's transaction (held up by another session's lock on the key
+/// row, after every provider and revision is inserted): exit 130, and the target holds nothing.
+#[tokio::test]
+async fn an_interrupted_migration_writes_nothing() {
+    let Some(postgres) = Backend::postgres("an_interrupted_migration_writes_nothing") else {
+        return;
+    };
+    let (source, _config) = source().await;
+    let target = empty_target(&postgres);
+    let url = target.database().unwrap().url.clone();
+    let (holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; SELECT * FROM bifrost_keys FOR UPDATE")
+        .await
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        .args(["migrate", "--from", &source.store_url(), "--to", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the migration waits on the lock, inside its transaction.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting = pg_admin(
+            &url,
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE bifrost_keys%'",
+        );
+        if waiting[0][0].as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let held = pg_admin(
+        &url,
+        "SELECT (SELECT count(*) FROM providers) + (SELECT count(*) FROM bifrost_history)
+             + (SELECT head FROM bifrost_revision)",
+    );
+    assert_eq!(held[0][0].as_deref(), Some("0"), "an interrupted run wrote");
+}

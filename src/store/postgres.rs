@@ -795,8 +795,7 @@ impl PostgresStore {
     ) -> Result<(Imported, bool), Error> {
         let tx = client.transaction().await.map_err(failed)?;
         tx.batch_execute(
-            "LOCK TABLE providers, bifrost_history, bifrost_revision, bifrost_keys
-             IN EXCLUSIVE MODE",
+            "LOCK TABLE providers, bifrost_history, bifrost_revision IN EXCLUSIVE MODE",
         )
         .await
         .map_err(failed)?;
