@@ -271,6 +271,19 @@ async fn sqlite_to_sqlite_across_key_changes() {
         "no progress bar off a terminal, no note: {said}"
     );
     assert!(holds(&clear.raw_store(), FIRST), "the literal is carried");
+    // The same content, but asked sealed: refused (exit 1), the target left in clear.
+    let (code, _, stderr) = migrate(
+        &source.store_url(),
+        &clear.store_url(),
+        &[("BIFROST_TO_ENCRYPTION_KEY", KEY_A)],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("holds this migration"), "{stderr}");
+    assert!(
+        holds(&clear.raw_store(), FIRST),
+        "a refused run re-sealed the target"
+    );
     clear.restart();
     assert_eq!(view(&clear, true).await, original);
 

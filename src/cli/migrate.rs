@@ -182,6 +182,16 @@ async fn migrate(args: &Migrate) -> Result<Outcome, Outcome> {
     };
     if !held.is_empty() && mode == Mode::IntoEmpty {
         bar.finish();
+        if held.same_content(&snapshot) {
+            return Err((
+                Exit::Differences,
+                format!(
+                    "target {to} holds this migration of {from}, but not {to_keys}: nothing \
+                     written; a server started on it with its key re-seals it, or pass \
+                     --replace-target to write it again"
+                ),
+            ));
+        }
         return Err((Exit::Differences, refusal(&to, &held)));
     }
 
