@@ -5,6 +5,7 @@ pub mod apply;
 pub mod config_doc;
 pub mod diff;
 pub mod dump;
+pub mod migrate;
 pub mod remote;
 pub mod serve;
 pub mod token;
@@ -39,6 +40,16 @@ pub enum Command {
     /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
     /// run could not start.
     Conformance(conformance::command::Args),
+    /// Move this server's whole store to another (SQLite to PostgreSQL and back): every
+    /// provider, every revision with its state (deleted providers' too), the change feed's
+    /// position and the config_hash key, the secrets re-sealed under the target's key.
+    ///
+    /// The source is only read; the target is written in one transaction, and only when it is
+    /// empty, unless --replace-target. Run again, it says the target already holds the
+    /// migration and writes nothing. Exit status 0 done (or nothing to do), 1 the target holds
+    /// something else (nothing written), 2 a usage, connection or key error (nothing written),
+    /// 130 interrupted (nothing written).
+    Migrate(Box<migrate::Migrate>),
     /// Make API tokens for the `--tokens` file.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -72,5 +83,6 @@ pub async fn run() -> std::process::ExitCode {
         Command::Diff(args) => diff::run(args).await,
         Command::Apply(args) => apply::run(args).await,
         Command::Validate(args) => validate::run(args),
+        Command::Migrate(args) => migrate::run(*args).await,
     }
 }

@@ -23,6 +23,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::sealing::{Codec, Row};
 use super::sqlite::{Disk, Revisions};
+use super::transfer::{Imported, Mode, Progress, Snapshot};
 use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
 use crate::domain::error::Error;
 use crate::domain::history::{Retention, Revision, WriteMeta};
@@ -42,6 +43,8 @@ struct Shared {
     /// The feed keeps what a watcher is told (not the changed fields), so that its reach costs
     /// little memory.
     feed: VecDeque<ProviderChange>,
+    /// See [`Store::hash_key`].
+    hash_key: [u8; 32],
 }
 
 impl Shared {
@@ -85,6 +88,13 @@ enum Job {
         revision: i64,
         reply: Reply<Option<RevisionState>>,
     },
+    Export(Reply<Snapshot>),
+    Import {
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+        reply: Reply<Imported>,
+    },
 }
 
 pub struct LocalStore {
@@ -97,8 +107,6 @@ pub struct LocalStore {
     /// its commit, so that it decides against the current state. Providers share [`TURNS`]
     /// locks by hash (two may wait on each other; never on a third).
     turns: Vec<Arc<tokio::sync::Mutex<()>>>,
-    /// See [`Store::hash_key`].
-    hash_key: [u8; 32],
 }
 
 /// How many locks the providers' turns are spread over.
@@ -216,11 +224,15 @@ impl LocalStore {
             .into_iter()
             .map(|p| (p.name.clone(), Arc::new(p)))
             .collect();
+        let hash_key = disk
+            .as_ref()
+            .map_or_else(crate::domain::secrets::random_key, |d| d.hash_key);
         let mut shared = Shared {
             providers,
             head: revisions.head,
             compacted: revisions.compacted,
             feed: revisions.feed.iter().map(Revision::change).collect(),
+            hash_key,
         };
         let feed_cap = usize::try_from(retention.feed).unwrap_or(usize::MAX);
         let excess = shared.feed.len().saturating_sub(feed_cap);
@@ -231,9 +243,6 @@ impl LocalStore {
         let (tell, head) = watch::channel(shared.head);
         let shared = Arc::new(RwLock::new(shared));
         let codec = disk.as_ref().map(Disk::codec);
-        let hash_key = disk
-            .as_ref()
-            .map_or_else(crate::domain::secrets::random_key, |d| d.hash_key);
         let engine = Arc::new(Engine {
             writer: Mutex::new(Writer {
                 shared: Arc::clone(&shared),
@@ -259,7 +268,6 @@ impl LocalStore {
             turns: (0..TURNS)
                 .map(|_| Arc::new(tokio::sync::Mutex::new(())))
                 .collect(),
-            hash_key,
         }
     }
 
@@ -339,7 +347,26 @@ impl Store for LocalStore {
     }
 
     fn hash_key(&self) -> [u8; 32] {
-        self.hash_key
+        self.read().hash_key
+    }
+
+    async fn export(&self) -> Result<Snapshot, Error> {
+        self.submit(Job::Export).await
+    }
+
+    async fn import(
+        &self,
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+    ) -> Result<Imported, Error> {
+        self.submit(|reply| Job::Import {
+            snapshot,
+            mode,
+            progress,
+            reply,
+        })
+        .await
     }
 
     async fn history(
@@ -517,6 +544,26 @@ impl Writer {
                     let _ = reply.send(found);
                     continue;
                 }
+                Job::Export(reply) => {
+                    let _ = reply.send(self.export());
+                    continue;
+                }
+                Job::Import {
+                    snapshot,
+                    mode,
+                    progress,
+                    reply,
+                } => {
+                    let result = if staged.is_empty() {
+                        self.import(&snapshot, mode, &progress)
+                    } else {
+                        Err(Error::Store(
+                            "the store was being written to; nothing was imported".into(),
+                        ))
+                    };
+                    let _ = reply.send(result);
+                    continue;
+                }
             };
             let current = match staged.get(&name) {
                 Some(state) => state.clone(),
@@ -662,6 +709,89 @@ impl Writer {
                 Ok(())
             }
         }
+    }
+
+    /// The whole store: from the file, or for `memory://` from memory.
+    fn export(&self) -> Result<Snapshot, Error> {
+        if let Some(disk) = &self.disk {
+            return disk.export().map_err(Error::Store);
+        }
+        let shared = self.shared.read().unwrap_or_else(|e| e.into_inner());
+        let mut revisions: Vec<_> = self
+            .memory
+            .by_provider
+            .values()
+            .flatten()
+            .map(|(r, state)| (r.clone(), state.as_deref().cloned()))
+            .collect();
+        revisions.sort_by_key(|(r, _)| r.revision);
+        Ok(Snapshot {
+            hash_key: shared.hash_key,
+            head: shared.head,
+            compacted: shared.compacted,
+            providers: shared.providers.values().map(|p| (**p).clone()).collect(),
+            revisions,
+            sealed_with: std::collections::BTreeSet::new(),
+        })
+    }
+
+    /// Writes `snapshot` as the store's whole content (to the file first), then publishes it.
+    fn import(
+        &mut self,
+        snapshot: &Snapshot,
+        mode: Mode,
+        progress: &Progress,
+    ) -> Result<Imported, Error> {
+        match &mut self.disk {
+            Some(disk) => {
+                if disk
+                    .import(snapshot, mode, progress)
+                    .map_err(Error::Store)?
+                    == Imported::NotEmpty
+                {
+                    return Ok(Imported::NotEmpty);
+                }
+            }
+            None => {
+                let shared = self.shared.read().unwrap_or_else(|e| e.into_inner());
+                let empty = shared.providers.is_empty()
+                    && shared.head == 0
+                    && self.memory.by_provider.is_empty();
+                drop(shared);
+                if !empty && mode == Mode::IntoEmpty {
+                    return Ok(Imported::NotEmpty);
+                }
+                let mut by_provider: HashMap<String, Vec<Kept>> = HashMap::new();
+                for (revision, state) in &snapshot.revisions {
+                    by_provider
+                        .entry(revision.provider.clone())
+                        .or_default()
+                        .push((revision.clone(), state.clone().map(Arc::new)));
+                }
+                self.memory.by_provider = by_provider;
+                progress(snapshot.records());
+            }
+        }
+        {
+            let mut shared = self.shared.write().unwrap_or_else(|e| e.into_inner());
+            shared.providers = snapshot
+                .providers
+                .iter()
+                .map(|p| (p.name.clone(), Arc::new(p.clone())))
+                .collect();
+            shared.head = snapshot.head;
+            shared.compacted = snapshot.compacted;
+            shared.feed = snapshot
+                .revisions
+                .iter()
+                .filter(|(r, _)| r.revision > snapshot.compacted)
+                .map(|(r, _)| r.change())
+                .collect();
+            shared.hash_key = snapshot.hash_key;
+        }
+        self.failing = None;
+        self.tell.send_replace(snapshot.head);
+        Ok(Imported::Written)
     }
 
     /// Whether the store serves: the file answers a read, and after a failed commit, a probe
@@ -845,5 +975,133 @@ mod tests {
             .map(|p| p.name.clone())
             .collect();
         assert_eq!(names, ["good"]);
+    }
+
+    /// A store with a history: two creates, an update, a delete.
+    async fn with_history(store: &LocalStore) {
+        store
+            .modify_api("openai", put(&provider("openai", 1)))
+            .await
+            .unwrap();
+        store
+            .modify_api("groq", put(&provider("groq", 1)))
+            .await
+            .unwrap();
+        store
+            .modify_api("openai", put(&provider("openai", 3)))
+            .await
+            .unwrap();
+        store
+            .modify_api("groq", Box::new(|_| Ok(Change::Delete)))
+            .await
+            .unwrap();
+    }
+
+    fn no_progress() -> Progress {
+        Arc::new(|_| {})
+    }
+
+    /// Export, then import into an empty store: the same content (tags, revision numbers,
+    /// deleted providers' history, the feed, the hash key); into a store that holds anything
+    /// else, nothing is written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_export_imports_whole_into_an_empty_store_only() {
+        let source = LocalStore::memory(Retention::default());
+        with_history(&source).await;
+        let snapshot = Arc::new(source.export().await.unwrap());
+        assert_eq!((snapshot.head, snapshot.revisions.len()), (4, 4));
+        assert!(
+            snapshot.revisions[3].1.is_none(),
+            "the delete left no state"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = || {
+            crate::store::Sealer::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+                .unwrap()
+        };
+        let path = dir.path().join("target.db");
+        let target =
+            LocalStore::open_sqlite(&path, Codec::sealing(sealer()), Retention::default()).unwrap();
+        let imported = target
+            .import(Arc::clone(&snapshot), Mode::IntoEmpty, no_progress())
+            .await
+            .unwrap();
+        assert_eq!(imported, Imported::Written);
+        assert!(target.export().await.unwrap().same_content(&snapshot));
+        assert_eq!(target.hash_key(), source.hash_key());
+        let Feed::Changes(changes, head) = target.changes(0, 100).await.unwrap() else {
+            panic!("compacted");
+        };
+        let Feed::Changes(expected, _) = source.changes(0, 100).await.unwrap() else {
+            panic!("compacted");
+        };
+        assert_eq!((changes, head), (expected, 4));
+        // The next write continues the numbering.
+        let written = target
+            .modify_api("openai", put(&provider("openai", 5)))
+            .await
+            .unwrap();
+        assert_eq!(written.revision, Some(5));
+
+        // Into a store holding anything: refused, and it stays as it was.
+        let before = target.export().await.unwrap();
+        let imported = target
+            .import(Arc::clone(&snapshot), Mode::IntoEmpty, no_progress())
+            .await
+            .unwrap();
+        assert_eq!(imported, Imported::NotEmpty);
+        assert!(target.export().await.unwrap().same_content(&before));
+        drop(target);
+
+        // Read back from the file with the key: the same again, every row sealed with it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let reopened = loop {
+            match LocalStore::open_sqlite(&path, Codec::sealing(sealer()), Retention::default()) {
+                Ok(store) => break store,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let read = reopened.export().await.unwrap();
+        assert!(read.same_content(&before));
+        assert_eq!(
+            read.sealed_with.into_iter().collect::<Vec<_>>(),
+            [Some(sealer().id().to_string())]
+        );
+    }
+
+    /// An import that fails midway (the disk fills up) leaves the store as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_import_leaves_the_store_as_it_was() {
+        let source = LocalStore::memory(Retention::default());
+        for i in 0..40 {
+            source
+                .modify_api(&format!("p{i}"), put(&provider(&format!("p{i}"), 400)))
+                .await
+                .unwrap();
+        }
+        let snapshot = Arc::new(source.export().await.unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, loaded, revisions) = Disk::open(
+            &dir.path().join("full.db"),
+            Codec::plain(),
+            Retention::default(),
+        )
+        .unwrap();
+        disk.limit_pages(24);
+        let target = LocalStore::start(Some(disk), loaded, revisions, Retention::default());
+        let before = target.export().await.unwrap();
+        assert!(before.is_empty());
+        let err = target
+            .import(Arc::clone(&snapshot), Mode::Replace, no_progress())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Store(_)), "{err:?}");
+        let after = target.export().await.unwrap();
+        assert!(after.same_content(&before));
+        assert_eq!(target.list().await.unwrap(), (Vec::new(), 0));
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::transfer::{Imported, Mode, Progress, Snapshot};
 use super::{Feed, Mutation, RevisionState, Store, Written};
 use crate::domain::error::Error;
 use crate::domain::history::{Revision, WriteMeta};
@@ -90,5 +91,24 @@ impl Store for Measured {
 
     fn hash_key(&self) -> [u8; 32] {
         self.0.hash_key()
+    }
+
+    async fn export(&self) -> Result<Snapshot, Error> {
+        let started = Instant::now();
+        measured("export", started, self.0.export().await)
+    }
+
+    async fn import(
+        &self,
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+    ) -> Result<Imported, Error> {
+        let started = Instant::now();
+        measured(
+            "import",
+            started,
+            self.0.import(snapshot, mode, progress).await,
+        )
     }
 }

@@ -12,6 +12,7 @@ mod sealing;
 pub mod seed;
 mod sqlite;
 mod tls;
+pub mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use local::LocalStore;
 pub use measured::Measured;
 pub use postgres::PostgresStore;
 pub use sealing::{Codec, Sealer};
+use transfer::{Imported, Mode, Progress, Snapshot};
 
 /// What a mutation decides.
 pub enum Change {
@@ -135,6 +137,23 @@ pub trait Store: Send + Sync + 'static {
     /// `config_hash` responses show from offline guessing, not the store), the same for every
     /// replica and after every restart; a new one for each `memory://` store.
     fn hash_key(&self) -> [u8; 32];
+
+    /// The whole store in one snapshot: providers, every revision kept with its state, the
+    /// feed's position and the `config_hash` key (see [`transfer`]). A state that does not
+    /// open with the store's keys fails it.
+    async fn export(&self) -> Result<Snapshot, Error>;
+
+    /// Writes `snapshot` as the store's whole content in one transaction, its states sealed as
+    /// the store seals; revision numbers, times, `ETag`s and the `config_hash` key are kept as
+    /// they are. With [`Mode::IntoEmpty`], a store that holds anything is left as it is
+    /// ([`Imported::NotEmpty`]). Nothing is pruned or compacted here: the retention applies from
+    /// the next write on.
+    async fn import(
+        &self,
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+    ) -> Result<Imported, Error>;
 }
 
 /// How a store is opened.

@@ -17,6 +17,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio::sync::watch;
 
 use super::sealing::{Codec, Row};
+use super::transfer::{Imported, Mode, PROGRESS_EVERY, Progress, Snapshot};
 use super::{Decision, Feed, Mutation, RevisionState, Store, Written, decide};
 use crate::domain::error::Error;
 use crate::domain::history::{Retention, Revision, Source, WriteMeta};
@@ -118,8 +119,8 @@ pub struct PostgresStore {
     /// The providers last read, decoded: a read whose row still has the same `ETag` takes the
     /// decoded state from here instead of decoding (and opening) the row again.
     decoded: Decoded,
-    /// See [`Store::hash_key`].
-    hash_key: [u8; 32],
+    /// See [`Store::hash_key`] (replaced by an import).
+    hash_key: std::sync::Mutex<[u8; 32]>,
 }
 
 /// Decoded states by name (only ever the stored state of its `ETag`).
@@ -205,12 +206,13 @@ impl PostgresStore {
             timeout,
             failing: AtomicBool::new(false),
             decoded: Decoded::default(),
-            hash_key: [0; 32],
+            hash_key: std::sync::Mutex::new([0; 32]),
         };
-        store.hash_key = store
+        let key = store
             .migrate()
             .await
             .map_err(|e| format!("cannot set up PostgreSQL store {shown}: {e}"))?;
+        *store.hash_key.get_mut().unwrap_or_else(|e| e.into_inner()) = key;
         let current = store
             .bounded(async |client| {
                 let row = client
@@ -608,7 +610,128 @@ impl Store for PostgresStore {
     /// Answers while the database serves reads, and, after a failed write, only once a write
     /// (a one-row probe) succeeds again.
     fn hash_key(&self) -> [u8; 32] {
-        self.hash_key
+        *self.hash_key.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn export(&self) -> Result<Snapshot, Error> {
+        self.bounded(async |client| {
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(failed)?;
+            let providers = tx
+                .query(
+                    "SELECT name, config::text, config_hash, etag, sealed_with FROM providers
+                     ORDER BY name COLLATE \"C\"",
+                    &[],
+                )
+                .await
+                .map_err(failed)?
+                .iter()
+                .map(|r| row(r, &self.codec))
+                .collect::<Result<Vec<_>, _>>()?;
+            let history = tx
+                .query(
+                    &format!(
+                        "SELECT {SUMMARY}, config::text, config_hash, sealed_with
+                         FROM bifrost_history ORDER BY revision"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(failed)?;
+            let mut revisions = Vec::with_capacity(history.len());
+            for r in &history {
+                let revision = summary(r);
+                let state = match r.get::<_, Option<String>>(9) {
+                    Some(config) => Some(StoredProvider {
+                        config: self
+                            .codec
+                            .decode(
+                                &revision.provider,
+                                &Row {
+                                    config,
+                                    sealed_with: r.get(11),
+                                },
+                            )
+                            .map_err(Error::Store)?,
+                        name: revision.provider.clone(),
+                        config_hash: r.get(10),
+                        etag: revision.etag.clone().unwrap_or_default(),
+                    }),
+                    None => None,
+                };
+                revisions.push((revision, state));
+            }
+            let marks = tx
+                .query_one(
+                    "SELECT head, compacted, (SELECT value FROM bifrost_keys
+                         WHERE name = 'config_hash') FROM bifrost_revision WHERE id = 1",
+                    &[],
+                )
+                .await
+                .map_err(failed)?;
+            let key: Vec<u8> = marks.get(2);
+            let hash_key = <[u8; 32]>::try_from(key.as_slice())
+                .map_err(|_| Error::Store("the database holds a malformed key".into()))?;
+            let sealed_with = tx
+                .query(
+                    "SELECT sealed_with FROM providers
+                     UNION SELECT sealed_with FROM bifrost_history WHERE config IS NOT NULL",
+                    &[],
+                )
+                .await
+                .map_err(failed)?
+                .iter()
+                .map(|r| r.get::<_, Option<String>>(0))
+                .collect();
+            tx.commit().await.map_err(failed)?;
+            Ok(Snapshot {
+                hash_key,
+                head: marks.get(0),
+                compacted: marks.get(1),
+                providers,
+                revisions,
+                sealed_with,
+            })
+        })
+        .await
+    }
+
+    async fn import(
+        &self,
+        snapshot: Arc<Snapshot>,
+        mode: Mode,
+        progress: Progress,
+    ) -> Result<Imported, Error> {
+        let (imported, replaced) = self
+            .bounded(async |client| self.import_on(client, &snapshot, mode, &progress).await)
+            .await?;
+        if imported == Imported::NotEmpty {
+            return Ok(imported);
+        }
+        *self.hash_key.lock().unwrap_or_else(|e| e.into_inner()) = snapshot.hash_key;
+        self.decoded.write().clear();
+        self.head.send_replace(snapshot.head);
+        if replaced {
+            // Rewrite the tables so the old row versions, secrets perhaps in clear, are gone
+            // (best effort: the import stands).
+            let vacuumed = self
+                .bounded(async |client| {
+                    client
+                        .batch_execute("VACUUM FULL providers; VACUUM FULL bifrost_history")
+                        .await
+                        .map_err(failed)
+                })
+                .await;
+            if let Err(e) = vacuumed {
+                tracing::warn!(error = %e, "could not VACUUM FULL the replaced tables: old row versions remain until PostgreSQL vacuums them");
+            }
+        }
+        Ok(Imported::Written)
     }
 
     async fn health(&self) -> Result<(), Error> {
@@ -659,6 +782,139 @@ impl PostgresStore {
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not compact the history");
         }
+    }
+
+    /// [`Store::import`] on one connection, in one transaction that holds the store's tables
+    /// against every replica's writes until it commits; also says whether it replaced anything.
+    async fn import_on(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        snapshot: &Snapshot,
+        mode: Mode,
+        progress: &Progress,
+    ) -> Result<(Imported, bool), Error> {
+        let tx = client.transaction().await.map_err(failed)?;
+        tx.batch_execute(
+            "LOCK TABLE providers, bifrost_history, bifrost_revision IN EXCLUSIVE MODE",
+        )
+        .await
+        .map_err(failed)?;
+        let held: i64 = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM providers) + (SELECT count(*) FROM bifrost_history)
+                     + (SELECT head FROM bifrost_revision WHERE id = 1)",
+                &[],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        if held > 0 && mode == Mode::IntoEmpty {
+            return Ok((Imported::NotEmpty, false));
+        }
+        tx.batch_execute("DELETE FROM providers; DELETE FROM bifrost_history;")
+            .await
+            .map_err(failed)?;
+        let mut written = 0;
+        for chunk in snapshot.providers.chunks(PROGRESS_EVERY) {
+            let mut columns: [Vec<Option<String>>; 5] = Default::default();
+            for p in chunk {
+                let sealed = self.codec.encode(p).map_err(Error::Store)?;
+                columns[0].push(Some(p.name.clone()));
+                columns[1].push(Some(sealed.config));
+                columns[2].push(p.config_hash.clone());
+                columns[3].push(Some(p.etag.clone()));
+                columns[4].push(sealed.sealed_with);
+            }
+            tx.execute(
+                "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
+                 SELECT n, c::jsonb, h, e, s
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                     AS t(n, c, h, e, s)",
+                &[
+                    &columns[0],
+                    &columns[1],
+                    &columns[2],
+                    &columns[3],
+                    &columns[4],
+                ],
+            )
+            .await
+            .map_err(failed)?;
+            written += chunk.len();
+            progress(written);
+        }
+        for chunk in snapshot.revisions.chunks(PROGRESS_EVERY) {
+            let mut numbers = Vec::with_capacity(chunk.len());
+            let mut columns: [Vec<Option<String>>; 11] = Default::default();
+            for (revision, state) in chunk {
+                let sealed = state
+                    .as_ref()
+                    .map(|p| self.codec.encode(p))
+                    .transpose()
+                    .map_err(Error::Store)?;
+                numbers.push(revision.revision);
+                columns[0].push(Some(revision.provider.clone()));
+                columns[1].push(Some(revision.at.clone()));
+                columns[2].push(Some(revision.action.to_string()));
+                columns[3].push(Some(revision.source.as_str().to_string()));
+                columns[4].push(Some(revision.actor.clone()));
+                columns[5].push(Some(
+                    serde_json::to_string(&revision.changed)
+                        .map_err(|e| Error::Store(e.to_string()))?,
+                ));
+                columns[6].push(revision.etag.clone());
+                columns[7].push(state.as_ref().and_then(|p| p.config_hash.clone()));
+                columns[10].push(revision.unverified_actor.clone());
+                let (config, sealed_with) =
+                    sealed.map_or((None, None), |r| (Some(r.config), r.sealed_with));
+                columns[8].push(config);
+                columns[9].push(sealed_with);
+            }
+            tx.execute(
+                "INSERT INTO bifrost_history (revision, provider, at, action, source, actor,
+                     changed, etag, config_hash, config, sealed_with, unverified_actor)
+                 SELECT r, p, a, ac, s, act, ch, e, h, c::jsonb, sw, u
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                     $12::text[]) AS t(r, p, a, ac, s, act, ch, e, h, c, sw, u)",
+                &[
+                    &numbers,
+                    &columns[0],
+                    &columns[1],
+                    &columns[2],
+                    &columns[3],
+                    &columns[4],
+                    &columns[5],
+                    &columns[6],
+                    &columns[7],
+                    &columns[8],
+                    &columns[9],
+                    &columns[10],
+                ],
+            )
+            .await
+            .map_err(failed)?;
+            written += chunk.len();
+            progress(written);
+        }
+        tx.execute(
+            "UPDATE bifrost_revision SET head = $1, compacted = $2 WHERE id = 1",
+            &[&snapshot.head, &snapshot.compacted],
+        )
+        .await
+        .map_err(failed)?;
+        tx.execute(
+            "UPDATE bifrost_keys SET value = $1 WHERE name = 'config_hash'",
+            &[&snapshot.hash_key.as_slice()],
+        )
+        .await
+        .map_err(failed)?;
+        tx.execute(NOTIFY, &[&snapshot.head.to_string()])
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        progress(written);
+        Ok((Imported::Written, held > 0))
     }
 
     async fn modify_on(

@@ -175,6 +175,9 @@ pub struct Codec {
     sealer: Option<Sealer>,
     /// The key the store was sealed with before a rotation: it opens rows, never seals them.
     previous: Option<Sealer>,
+    /// Whether rows are taken as they are stored: none is rewritten when the store opens (see
+    /// [`Codec::as_stored`]).
+    as_stored: bool,
     resealed: Resealed,
 }
 
@@ -244,10 +247,20 @@ impl Codec {
         }
     }
 
+    /// Takes every row it can open as it is stored: opening a store with it rewrites nothing
+    /// (rows in clear stay in clear, rows sealed with a previous key stay so), for a store that
+    /// is only read or compared (`migrate`). Rows it writes are still sealed with its key.
+    pub fn as_stored(self) -> Codec {
+        Codec {
+            as_stored: true,
+            ..self
+        }
+    }
+
     /// Whether a row sealed with `sealed_with` is as this codec would write it now; rows that
     /// are not are rewritten at start.
     pub fn is_current(&self, sealed_with: Option<&str>) -> bool {
-        self.sealer.as_ref().map(Sealer::id) == sealed_with
+        self.as_stored || self.sealer.as_ref().map(Sealer::id) == sealed_with
     }
 
     /// The row to store for a provider's state.

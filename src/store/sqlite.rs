@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sealing::{Codec, Row};
+use super::transfer::{Imported, Mode, PROGRESS_EVERY, Progress, Snapshot};
 use crate::domain::history::{Retention, Revision, Source};
 use crate::domain::provider::StoredProvider;
 use crate::types::RevisionAction;
@@ -562,6 +563,180 @@ impl Disk {
         tx.commit().map_err(|e| e.to_string())?;
         self.kept.extend(kept);
         Ok(())
+    }
+
+    /// The whole file, read in one transaction (see [`Snapshot`]): every state decoded, so a
+    /// row that does not open with the codec's keys fails the export.
+    pub fn export(&self) -> Result<Snapshot, String> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| e.to_string())?;
+        let (providers, _) = Self::load(&tx, &self.codec)?;
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT {SUMMARY}, config, config_hash, sealed_with FROM history ORDER BY revision"
+            ))
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    summary(r)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ))
+            })
+            .map_err(|e| e.to_string())?;
+        let mut revisions = Vec::new();
+        for row in rows {
+            let (revision, config, config_hash, sealed_with) = row.map_err(|e| e.to_string())?;
+            let state = match config {
+                Some(config) => Some(StoredProvider {
+                    config: self.codec.decode(
+                        &revision.provider,
+                        &Row {
+                            config,
+                            sealed_with,
+                        },
+                    )?,
+                    name: revision.provider.clone(),
+                    config_hash,
+                    etag: revision.etag.clone().unwrap_or_default(),
+                }),
+                None => None,
+            };
+            revisions.push((revision, state));
+        }
+        drop(stmt);
+        let head = self.meta("revision").map_err(|e| e.to_string())?;
+        let compacted = self.meta("compacted").map_err(|e| e.to_string())?;
+        let sealed_with = tx
+            .prepare(
+                "SELECT sealed_with FROM providers
+                 UNION SELECT sealed_with FROM history WHERE config IS NOT NULL",
+            )
+            .and_then(|mut q| {
+                q.query_map([], |r| r.get::<_, Option<String>>(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Snapshot {
+            hash_key: self.hash_key,
+            head,
+            compacted,
+            providers,
+            revisions,
+            sealed_with,
+        })
+    }
+
+    /// Writes `snapshot` as the file's whole content, in one transaction: into an empty file,
+    /// or (`Mode::Replace`) over whatever it holds, which is then gone from the file too (the
+    /// log cleared, the file rebuilt). Every state is sealed as the codec seals.
+    pub fn import(
+        &mut self,
+        snapshot: &Snapshot,
+        mode: Mode,
+        progress: &Progress,
+    ) -> Result<Imported, String> {
+        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        let held: i64 = tx
+            .query_row(
+                "SELECT (SELECT count(*) FROM providers) + (SELECT count(*) FROM history)
+                     + (SELECT value FROM store_meta WHERE name = 'revision')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if held > 0 && mode == Mode::IntoEmpty {
+            return Ok(Imported::NotEmpty);
+        }
+        tx.execute_batch("DELETE FROM providers; DELETE FROM history;")
+            .map_err(|e| e.to_string())?;
+        let mut written = 0;
+        let step = |written: &mut usize| {
+            *written += 1;
+            if written.is_multiple_of(PROGRESS_EVERY) {
+                progress(*written);
+            }
+        };
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO providers (name, config, config_hash, etag, sealed_with)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| e.to_string())?;
+            for p in &snapshot.providers {
+                let row = self.codec.encode(p)?;
+                insert
+                    .execute(params![
+                        p.name,
+                        row.config,
+                        p.config_hash,
+                        p.etag,
+                        row.sealed_with
+                    ])
+                    .map_err(|e| e.to_string())?;
+                step(&mut written);
+            }
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO history (revision, provider, at, action, source, actor, changed,
+                         etag, config, config_hash, sealed_with, unverified_actor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(|e| e.to_string())?;
+            for (revision, state) in &snapshot.revisions {
+                let row = state.as_ref().map(|p| self.codec.encode(p)).transpose()?;
+                insert
+                    .execute(params![
+                        revision.revision,
+                        revision.provider,
+                        revision.at,
+                        revision.action.to_string(),
+                        revision.source.as_str(),
+                        revision.actor,
+                        serde_json::to_string(&revision.changed).map_err(|e| e.to_string())?,
+                        revision.etag,
+                        row.as_ref().map(|r| r.config.as_str()),
+                        state.as_ref().and_then(|p| p.config_hash.as_deref()),
+                        row.as_ref().and_then(|r| r.sealed_with.as_deref()),
+                        revision.unverified_actor,
+                    ])
+                    .map_err(|e| e.to_string())?;
+                step(&mut written);
+            }
+        }
+        tx.execute(
+            "UPDATE store_meta SET value = ?1 WHERE name = 'revision'",
+            [snapshot.head],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.execute(
+            "UPDATE store_meta SET value = ?1 WHERE name = 'compacted'",
+            [snapshot.compacted],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.execute(
+            "UPDATE store_keys SET value = ?1 WHERE name = 'config_hash'",
+            [snapshot.hash_key.as_slice()],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        progress(written);
+        self.kept.clear();
+        self.hash_key = snapshot.hash_key;
+        // What was replaced is gone from the file too (best effort: the import stands).
+        if held > 0
+            && let Err(e) = self.conn.execute_batch(
+                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+        {
+            tracing::warn!(error = %e, "could not vacuum the SQLite file after replacing it: old rows remain in its free pages until it is vacuumed");
+        }
+        Ok(Imported::Written)
     }
 
     /// Caps the file at `pages` pages, so that a test can make the disk "full".
