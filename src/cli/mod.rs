@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each turning its arguments into a run of the
 //! layers beneath and an exit status. `main.rs` only picks the allocator and calls [`run`].
 
+pub mod import_bifrost;
 pub mod remote;
 pub mod serve;
 pub mod token;
@@ -34,6 +35,16 @@ pub enum Command {
     /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
     /// run could not start.
     Conformance(conformance::command::Args),
+    /// Import the providers of a real Bifrost config store (its SQLite or PostgreSQL database,
+    /// v1.4.x or v1.5.x, read-only) into a store of this server.
+    ///
+    /// Secrets are copied as they are stored (encrypted rows opened with Bifrost's key,
+    /// `env.NAME` references kept as references); the report on stdout names every provider and
+    /// key and what happened to it, never a secret. Safe to re-run: an identical provider is left
+    /// alone. Exit status 0 when everything was imported or already there, 1 when a provider or
+    /// key was skipped or refused (the report says why), 2 for a usage, connection or unreadable
+    /// store or a wrong encryption key (nothing written), 130 when interrupted.
+    ImportBifrost(Box<import_bifrost::ImportBifrost>),
     /// Make API tokens for the `--tokens` file.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -52,5 +63,6 @@ pub async fn run() -> std::process::ExitCode {
         Command::Conformance(args) => conformance::command::main(args).await,
         Command::Token(command) => token::run(command),
         Command::Serve(args) => serve::run(*args).await,
+        Command::ImportBifrost(args) => import_bifrost::run(*args).await,
     }
 }
