@@ -3,6 +3,8 @@
 //! with providers of every kind, plain and encrypted exactly as Bifrost encrypts, imported into a
 //! fresh SQLite store of this server and read back through the store, field by field.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -160,7 +162,10 @@ fn insert(db: &Connection, table: &str, row: Row, sealed: &[&str], passphrase: O
     }
     let marks = vec!["?"; columns.len()].join(",");
     db.execute(
-        &format!("INSERT INTO {table} ({}) VALUES ({marks})", columns.join(",")),
+        &format!(
+            "INSERT INTO {table} ({}) VALUES ({marks})",
+            columns.join(",")
+        ),
         rusqlite::params_from_iter(values),
     )
     .unwrap();
@@ -247,7 +252,13 @@ fn bifrost_store(path: &Path, version: Version, passphrase: Option<&str>) {
         sealing,
     );
     for (id, name) in [(2, "azure"), (3, "bedrock"), (4, "vertex")] {
-        insert(&db, "config_providers", provider(id, name, vec![]), &[], None);
+        insert(
+            &db,
+            "config_providers",
+            provider(id, name, vec![]),
+            &[],
+            None,
+        );
     }
     insert(
         &db,
@@ -272,7 +283,13 @@ fn bifrost_store(path: &Path, version: Version, passphrase: Option<&str>) {
         None,
     );
     if v15 {
-        insert(&db, "config_providers", provider(6, "vllm", vec![]), &[], None);
+        insert(
+            &db,
+            "config_providers",
+            provider(6, "vllm", vec![]),
+            &[],
+            None,
+        );
     }
 
     let key = |pid: i64, id: &'static str, name: &'static str, mut extra: Row| {
@@ -321,7 +338,11 @@ fn bifrost_store(path: &Path, version: Version, passphrase: Option<&str>) {
                     ("value", json!("sk-openai-disabled-zyxwvut987654")),
                     (
                         "models_json",
-                        json!(if v15 { r#"["*"]"# } else { r#"["gpt-3.5-turbo"]"# }),
+                        json!(if v15 {
+                            r#"["*"]"#
+                        } else {
+                            r#"["gpt-3.5-turbo"]"#
+                        }),
                     ),
                     ("weight", Value::Null),
                     ("enabled", json!(false)),
@@ -339,7 +360,10 @@ fn bifrost_store(path: &Path, version: Version, passphrase: Option<&str>) {
                     ("azure_endpoint", json!("https://my-az.openai.azure.com")),
                     ("azure_api_version", json!("2024-10-21")),
                     ("azure_client_id", json!("env.AZURE_CLIENT_ID")),
-                    ("azure_client_secret", json!("azure-client-secret-XYZ0987654321")),
+                    (
+                        "azure_client_secret",
+                        json!("azure-client-secret-XYZ0987654321"),
+                    ),
                     ("azure_tenant_id", json!("tenant-0000-1111")),
                 ];
                 if v15 {
@@ -349,7 +373,10 @@ fn bifrost_store(path: &Path, version: Version, passphrase: Option<&str>) {
                         json!(r#"["https://cognitiveservices.azure.com/.default"]"#),
                     ));
                 } else {
-                    row.push(("azure_deployments_json", json!(r#"{"gpt-4o":"gpt4o-deploy"}"#)));
+                    row.push((
+                        "azure_deployments_json",
+                        json!(r#"{"gpt-4o":"gpt4o-deploy"}"#),
+                    ));
                 }
                 row
             }),
@@ -363,19 +390,33 @@ fn bifrost_store(path: &Path, version: Version, passphrase: Option<&str>) {
                     ("models_json", json!(r#"["anthropic.claude-3-5-sonnet"]"#)),
                     ("weight", json!(1.0)),
                     ("bedrock_access_key", json!("AKIAEXAMPLEACCESS01")),
-                    ("bedrock_secret_key", json!("bedrock-secret-key-literal-abcdefghij")),
+                    (
+                        "bedrock_secret_key",
+                        json!("bedrock-secret-key-literal-abcdefghij"),
+                    ),
                     ("bedrock_session_token", json!("env.AWS_SESSION_TOKEN")),
                     ("bedrock_region", json!("us-east-1")),
                     (
                         "bedrock_batch_s3_config_json",
-                        json!(r#"{"buckets":[{"bucket_name":"batch-bucket","prefix":"in/","is_default":true}]}"#),
+                        json!(
+                            r#"{"buckets":[{"bucket_name":"batch-bucket","prefix":"in/","is_default":true}]}"#
+                        ),
                     ),
                 ];
                 if v15 {
-                    row.push(("bedrock_role_arn", json!("arn:aws:iam::123456789012:role/bifrost")));
-                    row.push(("aliases_json", json!(r#"{"claude":"us.anthropic.claude-3-5"}"#)));
+                    row.push((
+                        "bedrock_role_arn",
+                        json!("arn:aws:iam::123456789012:role/bifrost"),
+                    ));
+                    row.push((
+                        "aliases_json",
+                        json!(r#"{"claude":"us.anthropic.claude-3-5"}"#),
+                    ));
                 } else {
-                    row.push(("bedrock_deployments_json", json!(r#"{"claude":"us.anthropic.claude-3-5"}"#)));
+                    row.push((
+                        "bedrock_deployments_json",
+                        json!(r#"{"claude":"us.anthropic.claude-3-5"}"#),
+                    ));
                 }
                 row
             }),
@@ -541,13 +582,19 @@ async fn assert_imported(target: &Path, version: Version) {
     let openai = get("openai");
     let network = openai.config.network_config.as_ref().unwrap();
     assert_eq!(network.base_url, "https://api.openai.example/v1");
-    assert_eq!(network.extra_headers.get("X-Team").map(String::as_str), Some("ml"));
+    assert_eq!(
+        network.extra_headers.get("X-Team").map(String::as_str),
+        Some("ml")
+    );
     assert_eq!(network.default_request_timeout_in_seconds, 45);
     assert_eq!(network.max_retries, 3);
     assert_eq!(network.retry_backoff_initial, 500);
     assert_eq!(network.retry_backoff_max, 5000);
     let concurrency = openai.config.concurrency_and_buffer_size.as_ref().unwrap();
-    assert_eq!((concurrency.concurrency, concurrency.buffer_size), (20, 200));
+    assert_eq!(
+        (concurrency.concurrency, concurrency.buffer_size),
+        (20, 200)
+    );
     let proxy = openai.config.proxy_config.as_ref().unwrap();
     assert_eq!(proxy.url.as_str(), "http://proxy.internal:3128");
     assert_eq!(proxy.username.as_str(), "svc");
@@ -562,7 +609,10 @@ async fn assert_imported(target: &Path, version: Version) {
     assert_eq!(openai.keys().len(), 3);
     let primary = key(&openai, "11111111-0000-4000-8000-000000000001");
     assert_eq!(primary.name, "openai-primary");
-    assert_eq!(literal(&primary.value), "sk-openai-primary-0123456789abcdef");
+    assert_eq!(
+        literal(&primary.value),
+        "sk-openai-primary-0123456789abcdef"
+    );
     assert_eq!(primary.models, ["gpt-4o", "gpt-4o-mini"]);
     assert_eq!(primary.weight, 0.7);
     assert!(primary.enabled);
@@ -586,14 +636,23 @@ async fn assert_imported(target: &Path, version: Version) {
     assert_eq!(literal(&a.endpoint), "https://my-az.openai.azure.com");
     assert_eq!(literal(&a.api_version), "2024-10-21");
     assert_eq!(reference(&a.client_id), "env.AZURE_CLIENT_ID");
-    assert_eq!(literal(&a.client_secret), "azure-client-secret-XYZ0987654321");
+    assert_eq!(
+        literal(&a.client_secret),
+        "azure-client-secret-XYZ0987654321"
+    );
     assert_eq!(literal(&a.tenant_id), "tenant-0000-1111");
     match version {
         Version::V143 => {
-            assert_eq!(a.deployments.get("gpt-4o").map(String::as_str), Some("gpt4o-deploy"))
+            assert_eq!(
+                a.deployments.get("gpt-4o").map(String::as_str),
+                Some("gpt4o-deploy")
+            )
         }
         Version::V151 => {
-            assert_eq!(k.aliases.get("gpt-4o").map(String::as_str), Some("gpt4o-deploy"));
+            assert_eq!(
+                k.aliases.get("gpt-4o").map(String::as_str),
+                Some("gpt4o-deploy")
+            );
             assert_eq!(a.scopes, ["https://cognitiveservices.azure.com/.default"]);
         }
     }
@@ -602,7 +661,10 @@ async fn assert_imported(target: &Path, version: Version) {
     let k = key(&bedrock, "33333333-0000-4000-8000-000000000001");
     let b = k.bedrock_key_config.as_ref().unwrap();
     assert_eq!(literal(&b.access_key), "AKIAEXAMPLEACCESS01");
-    assert_eq!(literal(&b.secret_key), "bedrock-secret-key-literal-abcdefghij");
+    assert_eq!(
+        literal(&b.secret_key),
+        "bedrock-secret-key-literal-abcdefghij"
+    );
     assert_eq!(reference(&b.session_token), "env.AWS_SESSION_TOKEN");
     assert_eq!(literal(&b.region), "us-east-1");
     let buckets = &b.batch_s3_config.as_ref().unwrap().buckets;
@@ -614,7 +676,10 @@ async fn assert_imported(target: &Path, version: Version) {
             Some("us.anthropic.claude-3-5")
         ),
         Version::V151 => {
-            assert_eq!(literal(&b.role_arn), "arn:aws:iam::123456789012:role/bifrost");
+            assert_eq!(
+                literal(&b.role_arn),
+                "arn:aws:iam::123456789012:role/bifrost"
+            );
             assert_eq!(
                 k.aliases.get("claude").map(String::as_str),
                 Some("us.anthropic.claude-3-5")
@@ -708,9 +773,17 @@ async fn imports_and_reruns(version: Version, passphrase: Option<&str>) {
         stdout(&first),
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(stdout(&first).contains("openai: created (3 keys)"), "{}", stdout(&first));
+    assert!(
+        stdout(&first).contains("openai: created (3 keys)"),
+        "{}",
+        stdout(&first)
+    );
     assert_imported(&f.target, version).await;
-    assert_eq!(std::fs::read(&f.source).unwrap(), before, "the source is read-only");
+    assert_eq!(
+        std::fs::read(&f.source).unwrap(),
+        before,
+        "the source is read-only"
+    );
 
     // Again: nothing changes, no new revision.
     let again = import(&strs(&args), passphrase);
@@ -722,7 +795,10 @@ async fn imports_and_reruns(version: Version, passphrase: Option<&str>) {
     let store = open_target(&f.target).await;
     let (_, revision) = store.list().await.unwrap();
     let expected = if version == Version::V151 { 6 } else { 5 };
-    assert_eq!(revision, expected, "one revision per provider, none from the re-run");
+    assert_eq!(
+        revision, expected,
+        "one revision per provider, none from the re-run"
+    );
 }
 
 #[tokio::test]
@@ -748,7 +824,10 @@ async fn a_wrong_or_missing_key_writes_nothing() {
     no_secret_in(&wrong);
     assert_eq!(wrong.status.code(), Some(2));
     let err = String::from_utf8_lossy(&wrong.stderr);
-    assert!(err.contains("encryption key does not open the store"), "{err}");
+    assert!(
+        err.contains("encryption key does not open the store"),
+        "{err}"
+    );
     assert!(!err.contains("not the passphrase at all"), "{err}");
     assert!(!f.target.exists(), "nothing written");
     let missing = import(&strs(&args), None);
@@ -769,7 +848,11 @@ async fn a_dry_run_writes_nothing_and_says_what_would_happen() {
     let dry = import(&strs(&args), Some(PASSPHRASE));
     no_secret_in(&dry);
     assert_eq!(dry.status.code(), Some(0));
-    assert!(stdout(&dry).contains("openai: would_create"), "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).contains("openai: would_create"),
+        "{}",
+        stdout(&dry)
+    );
     assert!(!f.target.exists());
     // Into an existing store: still nothing written.
     let real = import(&strs(&from_to(&f)), Some(PASSPHRASE));
@@ -787,8 +870,16 @@ async fn a_dry_run_writes_nothing_and_says_what_would_happen() {
     drop(store);
     let dry = import(&strs(&args), Some(PASSPHRASE));
     assert_eq!(dry.status.code(), Some(0));
-    assert!(stdout(&dry).contains("vertex: would_create"), "{}", stdout(&dry));
-    assert!(stdout(&dry).contains("openai: unchanged"), "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).contains("vertex: would_create"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        stdout(&dry).contains("openai: unchanged"),
+        "{}",
+        stdout(&dry)
+    );
     let store = open_target(&f.target).await;
     assert_eq!(store.list().await.unwrap().1, revision);
     assert!(store.get("vertex").await.unwrap().is_none());
@@ -811,7 +902,9 @@ async fn a_provider_that_differs_is_refused_unless_replaced_and_bad_rows_are_rep
     assert_eq!(first.status.code(), Some(1), "{}", stdout(&first));
     let text = stdout(&first);
     assert!(
-        text.contains("key 11111111-0000-4000-8000-000000000002 \"openai-env\": skipped: field keys"),
+        text.contains(
+            "key 11111111-0000-4000-8000-000000000002 \"openai-env\": skipped: field keys"
+        ),
         "{text}"
     );
     assert!(text.contains("openai: created (2 keys)"), "{text}");
@@ -846,20 +939,38 @@ async fn a_provider_that_differs_is_refused_unless_replaced_and_bad_rows_are_rep
     assert_eq!(openai["action"], "refused");
     assert_eq!(report["generation"], "v1.5");
     let store = open_target(&f.target).await;
-    assert_eq!(
-        store.get("openai").await.unwrap().unwrap().config.send_back_raw_request,
-        true
+    assert!(
+        store
+            .get("openai")
+            .await
+            .unwrap()
+            .unwrap()
+            .config
+            .send_back_raw_request
     );
     drop(store);
     let mut replace = args.clone();
     replace.push("--replace".into());
     let replaced = import(&strs(&replace), None);
-    assert_eq!(replaced.status.code(), Some(1), "the bad key is still reported");
-    assert!(stdout(&replaced).contains("openai: replaced"), "{}", stdout(&replaced));
-    let store = open_target(&f.target).await;
     assert_eq!(
-        store.get("openai").await.unwrap().unwrap().config.send_back_raw_request,
-        false
+        replaced.status.code(),
+        Some(1),
+        "the bad key is still reported"
+    );
+    assert!(
+        stdout(&replaced).contains("openai: replaced"),
+        "{}",
+        stdout(&replaced)
+    );
+    let store = open_target(&f.target).await;
+    assert!(
+        !store
+            .get("openai")
+            .await
+            .unwrap()
+            .unwrap()
+            .config
+            .send_back_raw_request
     );
 }
 
@@ -899,4 +1010,156 @@ async fn an_unreadable_source_is_a_usage_error() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!target.exists());
+}
+
+/// Bifrost v1.5.1's two tables as GORM's PostgreSQL migrator creates them (uint → bigint,
+/// autoIncrement → bigserial, bool → boolean, *float64 → decimal, time.Time → timestamptz).
+const V151_POSTGRES_DDL: &str = "
+CREATE TABLE config_providers (id bigserial PRIMARY KEY, name varchar(50) NOT NULL UNIQUE,
+  network_config_json text, concurrency_buffer_json text, proxy_config_json text,
+  custom_provider_config_json text, open_ai_config_json text, send_back_raw_request boolean,
+  send_back_raw_response boolean, store_raw_request_response boolean, created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL, budget_id varchar(255), rate_limit_id varchar(255),
+  config_hash varchar(255) NULL, status varchar(50) DEFAULT 'unknown', description text,
+  encryption_status varchar(20) DEFAULT 'plain_text');
+CREATE TABLE config_keys (id bigserial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
+  provider_id bigint NOT NULL REFERENCES config_providers(id) ON DELETE CASCADE, provider varchar(50),
+  key_id varchar(255) NOT NULL UNIQUE, value text NOT NULL, models_json text, blacklisted_models_json text,
+  weight decimal, enabled boolean DEFAULT true, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+  config_hash varchar(255) NULL, aliases_json text, azure_endpoint text, azure_api_version text,
+  azure_client_id text, azure_client_secret text, azure_tenant_id text, azure_scopes text,
+  vertex_project_id text, vertex_project_number text, vertex_region text, vertex_auth_credentials text,
+  bedrock_access_key text, bedrock_secret_key text, bedrock_session_token text, bedrock_region text,
+  bedrock_arn text, bedrock_role_arn text, bedrock_external_id text, bedrock_role_session_name text,
+  bedrock_batch_s3_config_json text, vllm_url text, vllm_model_name varchar(255),
+  replicate_use_deployments_endpoint boolean, ollama_url text, sgl_url text,
+  use_for_batch_api boolean DEFAULT false, status varchar(50) DEFAULT 'unknown', description text,
+  encryption_status varchar(20) DEFAULT 'plain_text');
+";
+
+/// The rows of a SQLite fixture as PostgreSQL INSERTs (every value a quoted literal, which
+/// PostgreSQL reads as the column's type: `1` as true, `0.7` as a decimal).
+fn as_postgres_inserts(source: &Path) -> String {
+    let db = Connection::open(source).unwrap();
+    let mut sql = String::new();
+    for table in ["config_providers", "config_keys"] {
+        let mut statement = db.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let columns: Vec<String> = statement
+            .column_names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let mut rows = statement.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let values: Vec<String> = (0..columns.len())
+                .map(|i| match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                    rusqlite::types::ValueRef::Integer(n) => format!("'{n}'"),
+                    rusqlite::types::ValueRef::Real(x) => format!("'{x}'"),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''"))
+                    }
+                })
+                .collect();
+            sql.push_str(&format!(
+                "INSERT INTO {table} ({}) VALUES ({});\n",
+                columns.join(","),
+                values.join(",")
+            ));
+        }
+    }
+    sql
+}
+
+#[tokio::test]
+async fn a_postgres_bifrost_store_is_read_read_only() {
+    let Some(common::Backend::Postgres(admin)) =
+        common::Backend::postgres("a_postgres_bifrost_store_is_read_read_only")
+    else {
+        return;
+    };
+    let f = fixture(Version::V151, Some(PASSPHRASE));
+    let name = format!("bifrost_source_{}", uuid::Uuid::new_v4().simple());
+    common::pg_admin(&admin, &format!("CREATE DATABASE {name}"));
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    let source = url.to_string();
+    common::pg_admin(&source, V151_POSTGRES_DDL);
+    common::pg_admin(&source, &as_postgres_inserts(&f.source));
+    let count = || common::pg_admin(&source, "SELECT count(*) FROM config_keys")[0][0].clone();
+    let before = count();
+    let out = import(
+        &[
+            "--from",
+            &source,
+            "--to",
+            &format!("sqlite://{}", f.target.display()),
+        ],
+        Some(PASSPHRASE),
+    );
+    no_secret_in(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_imported(&f.target, Version::V151).await;
+    assert_eq!(count(), before);
+    common::pg_admin(
+        &admin,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+}
+
+/// Every file of a SQLite target (the database and its WAL), as text.
+fn target_bytes(target: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(target.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        out.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_target_is_sealed_with_its_own_key() {
+    let f = fixture(Version::V151, Some(PASSPHRASE));
+    let mut args = from_to(&f);
+    let target_key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    args.extend(["--store-encryption-key".into(), target_key.clone()]);
+    let out = import(&strs(&args), Some(PASSPHRASE));
+    no_secret_in(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = target_bytes(&f.target);
+    for secret in SECRETS {
+        assert!(!raw.contains(secret), "{secret:?} in clear in the target");
+    }
+    // Without a target key the same import keeps the literal in clear (so the check above can
+    // fail).
+    let plain = fixture(Version::V151, Some(PASSPHRASE));
+    let out = import(&strs(&from_to(&plain)), Some(PASSPHRASE));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(target_bytes(&plain.target).contains("sk-openai-primary-0123456789abcdef"));
+    let store = store::open(
+        &format!("sqlite://{}", f.target.display()),
+        store::Options {
+            codec: Codec::sealing(store::Sealer::from_base64(&target_key).unwrap()),
+            timeout: store::DEFAULT_TIMEOUT,
+            retention: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let openai = store.get("openai").await.unwrap().unwrap();
+    assert_eq!(
+        literal(&key(&openai, "11111111-0000-4000-8000-000000000001").value),
+        "sk-openai-primary-0123456789abcdef"
+    );
 }

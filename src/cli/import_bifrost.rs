@@ -119,10 +119,15 @@ async fn import(args: ImportBifrost) -> Exit {
     match plan_and_write(&args).await {
         Ok(report) => {
             print(&report, args.output);
-            let attention = report.providers.iter().any(|p| {
-                p.action.needs_attention() || p.keys.iter().any(|k| k.skipped.is_some())
-            });
-            if attention { Exit::Differences } else { Exit::Done }
+            let attention = report
+                .providers
+                .iter()
+                .any(|p| p.action.needs_attention() || p.keys.iter().any(|k| k.skipped.is_some()));
+            if attention {
+                Exit::Differences
+            } else {
+                Exit::Done
+            }
         }
         Err(message) => {
             eprintln!("bifrost-providers import-bifrost: {message}");
@@ -328,7 +333,11 @@ fn print(report: &Report, output: Output) {
         report.generation.as_str(),
         report.encrypted_rows,
         report.target,
-        if report.dry_run { " (dry run: nothing written)" } else { "" }
+        if report.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
     );
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut keys_skipped = 0;

@@ -29,7 +29,8 @@ impl Cipher {
     pub fn derive(passphrase: &str) -> Result<Cipher, String> {
         let params = argon2::Params::new(64 * 1024, 1, 4, Some(32))
             .map_err(|e| format!("argon2 parameters: {e}"))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut key = [0u8; 32];
         argon
             .hash_password_into(passphrase.as_bytes(), SALT, &mut key)
@@ -71,12 +72,8 @@ mod tests {
             .unwrap();
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
         let mut data = clear.as_bytes().to_vec();
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::empty(),
-            &mut data,
-        )
-        .unwrap();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut data)
+            .unwrap();
         let mut out = nonce.to_vec();
         out.extend(data);
         base64::engine::general_purpose::STANDARD.encode(out)

@@ -283,7 +283,11 @@ fn provider(
             ));
         }
     }
-    notes.extend(unknown_columns(row, PROVIDER_KNOWN, &["budget_id", "rate_limit_id"]));
+    notes.extend(unknown_columns(
+        row,
+        PROVIDER_KNOWN,
+        &["budget_id", "rate_limit_id"],
+    ));
 
     let mut body = Map::new();
     let mut problems = Vec::new();
@@ -432,12 +436,7 @@ fn param(error: &Error) -> Option<&str> {
 
 /// `keys[3].weight` → 3.
 fn key_index(param: &str) -> Option<usize> {
-    param
-        .strip_prefix("keys[")?
-        .split(']')
-        .next()?
-        .parse()
-        .ok()
+    param.strip_prefix("keys[")?.split(']').next()?.parse().ok()
 }
 
 /// A check's failure as the report says it (never a value: the checks quote none).
@@ -495,10 +494,7 @@ fn key(
     // A list the view keeps as sent (an empty one would read as "every model").
     key.insert("models".into(), json!(["*"]));
     key.insert("blacklisted_models".into(), Value::Array(blacklisted));
-    key.insert(
-        "weight".into(),
-        json!(number(row, "weight").unwrap_or(1.0)),
-    );
+    key.insert("weight".into(), json!(number(row, "weight").unwrap_or(1.0)));
     key.insert(
         "enabled".into(),
         json!(boolean(row, "enabled").unwrap_or(true)),
