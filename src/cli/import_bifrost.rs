@@ -80,6 +80,8 @@ enum Action {
     Refused,
     /// The store's rows do not pass this server's checks.
     Skipped,
+    /// The target store failed (the import stopped there).
+    Failed,
 }
 
 impl Action {
@@ -119,6 +121,13 @@ async fn import(args: ImportBifrost) -> Exit {
     match plan_and_write(&args).await {
         Ok(report) => {
             print(&report, args.output);
+            if report.providers.iter().any(|p| p.action == Action::Failed) {
+                eprintln!(
+                    "bifrost-providers import-bifrost: the target store failed; the providers \
+                     reported before it were written, re-run to finish"
+                );
+                return Exit::Usage;
+            }
             let attention = report
                 .providers
                 .iter()
@@ -167,7 +176,21 @@ async fn plan_and_write(args: &ImportBifrost) -> Result<Report, String> {
     let mut providers = Vec::with_capacity(imported.len());
     for item in imported {
         progress.set_message(item.name.clone());
-        providers.push(write(store.as_deref(), item, args).await?);
+        let name = item.name.clone();
+        match write(store.as_deref(), item, args).await {
+            Ok(report) => providers.push(report),
+            Err(reason) => {
+                providers.push(ProviderReport {
+                    name,
+                    action: Action::Failed,
+                    reason: Some(reason),
+                    revision: None,
+                    keys: Vec::new(),
+                    notes: Vec::new(),
+                });
+                break;
+            }
+        }
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -194,7 +217,12 @@ async fn open_target(args: &ImportBifrost) -> Result<Option<Arc<dyn Store>>, Str
         return Ok(None);
     }
     let codec = match args.store_encryption_key.as_deref() {
-        Some(key) => Codec::sealing(Sealer::from_base64(key)?),
+        Some(key) => Codec::sealing(Sealer::from_base64(key).map_err(|e| {
+            format!(
+                "--store-encryption-key (BIFROST_ENCRYPTION_KEY, the target's key; Bifrost's own \
+                 passphrase goes in BIFROST_SOURCE_ENCRYPTION_KEY): {e}"
+            )
+        })?),
         None => Codec::plain(),
     };
     let store = store::open(
@@ -383,5 +411,6 @@ fn static_name(action: Action) -> &'static str {
         Action::WouldReplace => "would_replace",
         Action::Refused => "refused",
         Action::Skipped => "skipped",
+        Action::Failed => "failed",
     }
 }
