@@ -100,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "refused: {} ({}, at {})",
             error.error.message,
             error.error.code.as_deref().unwrap_or("no code"),
-            error.error.param.as_deref().unwrap_or("-")
+            error.error.param_text().unwrap_or("-".into())
         );
     }
 

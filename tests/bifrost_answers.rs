@@ -428,6 +428,9 @@ const G4_KEYS_REFUSED: &str = r#"{"is_bifrost_error":false,"status_code":400,"er
 
 const G4_TYPED_ERROR: &str = r#"{"event_id":"evt-1","type":"invalid_request","is_bifrost_error":false,"status_code":404,"error":{"type":"not_found","message":"Provider not found: <sap-llm> & co","event_id":"evt-1"},"extra_fields":{}}"#;
 
+// Bifrost's `ErrorField.Param` is `interface{}`: a handler may put any value there.
+const G4_PARAM_NOT_A_STRING: &str = r#"{"is_bifrost_error":false,"status_code":400,"error":{"message":"invalid key at index 2","param":{"field":"keys","index":2}},"extra_fields":{}}"#;
+
 #[tokio::test]
 async fn v1_6_and_v2_answers_decode() {
     let replay = Replay::start(&[
@@ -435,6 +438,11 @@ async fn v1_6_and_v2_answers_decode() {
         ("GET /api/providers/sap-llm/keys", 200, go(G4_KEYS)),
         ("PUT /api/providers/sap-llm", 400, go(G4_KEYS_REFUSED)),
         ("GET /api/providers/gone", 404, go(G4_TYPED_ERROR)),
+        (
+            "DELETE /api/providers/sap-llm",
+            400,
+            go(G4_PARAM_NOT_A_STRING),
+        ),
     ])
     .await;
     let client = replay.client();
@@ -497,6 +505,18 @@ async fn v1_6_and_v2_answers_decode() {
     let (status, body) = refusal(client.get_provider().provider("gone").send().await);
     assert_eq!(status, 404);
     assert_eq!(body.error.message, "Provider not found: <sap-llm> & co");
+    assert_eq!(body.error.param_text(), None);
+    let (status, body) = refusal(client.delete_provider().provider("sap-llm").send().await);
+    assert_eq!(status, 400);
+    assert_eq!(
+        body.error.param,
+        Some(serde_json::json!({"field": "keys", "index": 2})),
+        "a param that is not a string is read as it was sent"
+    );
+    assert_eq!(
+        body.error.param_text().as_deref(),
+        Some(r#"{"field":"keys","index":2}"#)
+    );
 }
 
 /// What the models keep they also write back: an open value is sent as it was read.

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bifrost_providers::Client;
 use bifrost_providers_conformance::{self as conformance, Options, Profile, Target, Verdict};
+use common::proxy::{Fault, faulty_proxy, same};
 use common::{Backend, TestServer, get, put};
 use serde_json::json;
 
@@ -92,79 +91,10 @@ async fn server_rows(server: &TestServer) -> Vec<(String, serde_json::Value)> {
 
 on_every_store!(this_server_conforms_and_others_are_untouched);
 
-/// A fault planted between the runner and the server: on the request (head and body) on its
-/// way in, and on the response (head and body) on its way out.
-struct Fault {
-    request: fn(&mut http::request::Parts),
-    body: fn(&str) -> String,
-    response: fn(&http::request::Parts, &mut http::response::Parts),
-    reply: fn(&str) -> String,
-}
-
-/// The body (request or response) of a fault that leaves bodies alone.
-fn same(body: &str) -> String {
-    body.to_string()
-}
-
-/// A proxy in front of `upstream` that applies `fault` to each exchange.
-async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
-    use http_body_util::{BodyExt, Full};
-    use hyper::service::service_fn;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let http = common::http();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let (http, upstream) = (http.clone(), upstream.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (http, upstream) = (http.clone(), upstream.clone());
-                    async move {
-                        let (mut parts, body) = request.into_parts();
-                        let body = body.collect().await.unwrap().to_bytes();
-                        (fault.request)(&mut parts);
-                        let body = (fault.body)(&String::from_utf8_lossy(&body));
-                        // The body may have changed length: the client sends its own.
-                        parts.headers.remove(http::header::CONTENT_LENGTH);
-                        let url = format!("{upstream}{}", parts.uri);
-                        let answer = http
-                            .request(parts.method.clone(), url)
-                            .headers(parts.headers.clone())
-                            .body(body)
-                            .send()
-                            .await
-                            .unwrap();
-                        let mut out = http::Response::builder().status(answer.status());
-                        for (k, v) in answer.headers() {
-                            out = out.header(k, v);
-                        }
-                        let bytes = answer.bytes().await.unwrap();
-                        let bytes = (fault.reply)(&String::from_utf8_lossy(&bytes)).into_bytes();
-                        let (mut head, body) = out
-                            .body(Full::new(hyper::body::Bytes::from(bytes)))
-                            .unwrap()
-                            .into_parts();
-                        head.headers.remove(http::header::CONTENT_LENGTH);
-                        (fault.response)(&parts, &mut head);
-                        Ok::<_, Infallible>(http::Response::from_parts(head, body))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_faults_are_caught_by_name() {
     let server = Arc::new(TestServer::start());
-    static FAULTS: [(&str, Fault); 14] = [
+    static FAULTS: [(&str, Fault); 16] = [
         // A server whose ETag never changes.
         (
             "etag.every_write_changes_it",
@@ -356,6 +286,36 @@ async fn planted_faults_are_caught_by_name() {
                         "\"resolved-proxy-password-0123\"",
                     )
                 },
+                response: |_, _| {},
+            },
+        ),
+        // A server that takes a vault reference for a literal secret.
+        (
+            "secrets.vault_reference",
+            Fault {
+                reply: same,
+                request: |_| {},
+                body: |body| {
+                    body.replace(
+                        "\"vault.bfc-conformance/unset-secret\"",
+                        "\"literal-that-was-a-vault-reference\"",
+                    )
+                },
+                response: |_, _| {},
+            },
+        ),
+        // A server that keeps an env_var without its env. prefix, as Bifrost v1.4 and v1.5 do.
+        (
+            "secrets.env_var_without_prefix",
+            Fault {
+                reply: |body| {
+                    body.replace(
+                        "\"env.BFC_CONFORMANCE_UNPREFIXED\"",
+                        "\"BFC_CONFORMANCE_UNPREFIXED\"",
+                    )
+                },
+                request: |_| {},
+                body: same,
                 response: |_, _| {},
             },
         ),

@@ -1019,7 +1019,7 @@ pub mod types {
 
 The provider resource of the Bifrost AI gateway's management API, as served by bifrost-providers. Grown from Bifrost's `updateProvider` operation; every deviation from Bifrost is stated in the description of the field or operation it concerns. Every error has the `BifrostError` body.
 
-Some rules span several fields or the stored state and cannot be said in JSON Schema: a body valid for the schema may still get a 400 (`concurrency` above `buffer_size`, `custom_provider_config` on a standard name, a redacted secret that is not the stored one's, …) or a 412 (a stale `If-Match`). Each such rule is stated in the description of the field it concerns.
+Some rules span several fields or the stored state and cannot be said in JSON Schema: a body valid for the schema may still get a 400 (`concurrency` above `buffer_size`, `custom_provider_config` on a standard name, a redacted secret that is not the stored one's, …) or a 412 (a stale `If-Match`). Each such rule is stated in the description of the field it concerns. One rule holds for every string of a request body and every member name, and is stated here once rather than at each: none may hold a NUL character (U+0000), which no store keeps; it is a 400 `invalid_string` naming the field.
 
 Properties marked `x-bifrost-secret` hold credentials, which no response, error or log line carries: `value` (a secret field, redacted), `credential-headers` (extra headers whose name carries a credential, such as `Authorization` or `x-api-key`: their values are redacted like secrets), `user-info` (a URL whose user name and password are redacted). Each is sealed at rest when the server has an encryption key, and each redacted form sent back keeps the stored value.
 
@@ -1121,7 +1121,7 @@ Returns a provider's effective configuration, secrets redacted.
 Sends a `GET` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 ```ignore
 let response = client.get_provider()
     .provider(provider)
@@ -1143,7 +1143,7 @@ Optimistic concurrency: `If-Match` with the `ETag` of a GET makes the write cond
 Sends a `PUT` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `if_none_match`: `*`: create only; 412 when the provider exists. A list of entity tags: 412 when the current `ETag` is one of them.
 - `body`
@@ -1166,7 +1166,7 @@ Removes a provider and returns what was deleted, secrets redacted. `If-Match` ma
 Sends a `DELETE` request to `/api/providers/{provider}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 ```ignore
 let response = client.delete_provider()
@@ -1199,7 +1199,7 @@ Returns a provider's keys in creation order, secrets redacted, with `models` as 
 Sends a `GET` request to `/api/providers/{provider}/keys`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 ```ignore
 let response = client.list_provider_keys()
     .provider(provider)
@@ -1216,7 +1216,7 @@ Adds a key to a provider (Bifrost v1.5+). A key without `id` gets a new UUIDv4. 
 Sends a `POST` request to `/api/providers/{provider}/keys`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `body`
 ```ignore
 let response = client.create_provider_key()
@@ -1235,7 +1235,7 @@ Returns one key, secrets redacted, `models` as Bifrost v1.5+ reads it.
 Sends a `GET` request to `/api/providers/{provider}/keys/{key_id}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `key_id`: The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
 ```ignore
 let response = client.get_provider_key()
@@ -1254,7 +1254,7 @@ Replaces one key as a whole (its `id` is the path's). Secrets sent back in their
 Sends a `PUT` request to `/api/providers/{provider}/keys/{key_id}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `key_id`: The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
 - `if_match`: Apply the request only if the provider's current `ETag` (a key's responses carry its provider's) is one of these entity tags; otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `body`
@@ -1277,7 +1277,7 @@ Removes one key and returns it, secrets redacted. `If-Match` with the provider's
 Sends a `DELETE` request to `/api/providers/{provider}/keys/{key_id}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `key_id`: The key's id: 1 to 128 characters without control characters (C0, DEL or C1).
 - `if_match`: Apply the request only if the provider's current `ETag` (a key's responses carry its provider's) is one of these entity tags; otherwise 412. Without it, the last writer wins, as in Bifrost.
 ```ignore
@@ -1298,7 +1298,7 @@ Every kept revision of a provider, newest first: who, when, what action, which f
 Sends a `GET` request to `/api/providers/{provider}/history`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `before`: Only revisions older than this one (to page back).
 - `limit`: At most this many revisions (1 to 1000, default 100).
 ```ignore
@@ -1319,7 +1319,7 @@ The provider as it was after this revision, redacted as any response. 404 when t
 Sends a `GET` request to `/api/providers/{provider}/history/{revision}`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `revision`: The revision number.
 ```ignore
 let response = client.get_provider_revision()
@@ -1338,7 +1338,7 @@ The provider becomes what it was after the given revision, secrets included, as 
 Sends a `POST` request to `/api/providers/{provider}/rollback`
 
 Arguments:
-- `provider`: Provider name after percent-decoding: 1 to 64 characters, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
+- `provider`: Provider name after percent-decoding: 1 to 64 bytes of UTF-8, none of them a control character (C0, DEL or C1) or `/`, not all whitespace (custom names may hold spaces).
 - `if_match`: Apply the request only if the provider's current `ETag` is one of these entity tags (`*`: only if it exists); otherwise 412. Without it, the last writer wins, as in Bifrost.
 - `body`
 ```ignore

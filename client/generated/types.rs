@@ -431,9 +431,9 @@ pub struct ErrorField {
     pub code: ::std::option::Option<::std::string::String>,
     ///For people.
     pub message: ::std::string::String,
-    ///Dotted path of the offending field (`keys[2].weight`), where there is one.
+    ///Dotted path of the offending field (`keys[2].weight`), where there is one. This server sends a string; Bifrost's Go type is `interface{}`, so a client reads any JSON value here.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub param: ::std::option::Option<::std::string::String>,
+    pub param: ::std::option::Option<::serde_json::Value>,
 }
 impl ErrorField {
     pub fn builder() -> builder::ErrorField {
@@ -3691,7 +3691,7 @@ pub mod builder {
         >,
         message: ::std::result::Result<::std::string::String, ::std::string::String>,
         param: ::std::result::Result<
-            ::std::option::Option<::std::string::String>,
+            ::std::option::Option<::serde_json::Value>,
             ::std::string::String,
         >,
     }
@@ -3729,7 +3729,7 @@ pub mod builder {
         }
         pub fn param<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
             T::Error: ::std::fmt::Display,
         {
             self.param = value

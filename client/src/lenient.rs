@@ -147,6 +147,18 @@ impl schemars::JsonSchema for StringSecret {
     }
 }
 
+impl crate::types::ErrorField {
+    /// `param` as text: the dotted path this server sends (`keys[2].weight`), or the JSON of
+    /// whatever else a Bifrost sent there (its Go type is `interface{}`); `None` without one.
+    pub fn param_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self.param.as_ref()? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(path) => Some(std::borrow::Cow::Borrowed(path)),
+            other => Some(std::borrow::Cow::Owned(other.to_string())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

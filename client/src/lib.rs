@@ -33,7 +33,8 @@
 //! (`ProviderStatus::Other("list_models_failed")`).
 //!
 //! Errors are [`Error::ErrorResponse`] carrying the API's [`types::BifrostError`] (`error.code`,
-//! `error.message`, `error.param`; Bifrost's own errors carry only the message).
+//! `error.message`, `error.param`, read as text by [`types::ErrorField::param_text`]; Bifrost's own
+//! errors carry only the message, and its `param` may be any JSON value).
 
 /// The request and response models, generated from `openapi.json` by typify.
 #[allow(clippy::all, dead_code, missing_docs)]

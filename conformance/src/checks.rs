@@ -172,6 +172,36 @@ pub static ALL: &[Check] = &[
         env_var_object
     ),
     check!(
+        "secrets.env_var_without_prefix",
+        "a secret sent as {value: \"\", env_var: NAME, from_env: true}, NAME without env., is read as env.NAME",
+        [
+            (
+                G1,
+                "Bifrost v1.4 keeps env_var as given, without the env. prefix"
+            ),
+            (
+                G2,
+                "Bifrost v1.5 keeps env_var as given, without the env. prefix"
+            )
+        ],
+        env_var_without_prefix
+    ),
+    check!(
+        "secrets.vault_reference",
+        "a vault. reference, as a bare string and as {value, ref, type: vault}, is stored and shown as the reference, never as a value",
+        [
+            (
+                G1,
+                "Bifrost v1.4 has no vault references: vault.… is a literal secret"
+            ),
+            (
+                G2,
+                "Bifrost v1.5 has no vault references: vault.… is a literal secret"
+            )
+        ],
+        vault_reference
+    ),
+    check!(
         "secrets.unknown_form_refused",
         "a secret in a form no generation accepts (a number, an array) is a 400 naming the field, and nothing is stored",
         [
@@ -665,6 +695,45 @@ async fn env_var_object(t: &Target) -> Checked {
             if !shows_reference(&answer["keys"][0]["value"], reference) {
                 return Err(format!(
                     "a secret sent as {form} does not show {reference}: {}",
+                    shown(&answer["keys"][0]["value"])
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn env_var_without_prefix(t: &Target) -> Checked {
+    let secret = json!({"value": "", "env_var": "BFC_CONFORMANCE_UNPREFIXED", "from_env": true});
+    let (name, made) = created(t, json!([{"name": "p", "value": secret}])).await?;
+    for answer in [&made, &t.get(&name).await?.body] {
+        if !shows_reference(
+            &answer["keys"][0]["value"],
+            "env.BFC_CONFORMANCE_UNPREFIXED",
+        ) {
+            return Err(format!(
+                "env_var BFC_CONFORMANCE_UNPREFIXED with from_env is not shown as env.BFC_CONFORMANCE_UNPREFIXED: {}",
+                shown(&answer["keys"][0]["value"])
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn vault_reference(t: &Target) -> Checked {
+    let reference = "vault.bfc-conformance/unset-secret";
+    for (form, secret) in [
+        ("a bare string", json!(reference)),
+        (
+            "{value, ref, type: vault}",
+            json!({"value": "", "ref": reference, "type": "vault"}),
+        ),
+    ] {
+        let (name, made) = created(t, json!([{"name": "v", "value": secret}])).await?;
+        for answer in [&made, &t.get(&name).await?.body] {
+            if !shows_reference(&answer["keys"][0]["value"], reference) {
+                return Err(format!(
+                    "a vault reference sent as {form} is not shown as {reference}: {}",
                     shown(&answer["keys"][0]["value"])
                 ));
             }

@@ -1,10 +1,15 @@
 //! The command line: one module per subcommand, each turning its arguments into a run of the
 //! layers beneath and an exit status. `main.rs` only picks the allocator and calls [`run`].
 
+pub mod apply;
+pub mod config_doc;
+pub mod diff;
+pub mod dump;
 pub mod import_bifrost;
 pub mod remote;
 pub mod serve;
 pub mod token;
+pub mod validate;
 
 use bifrost_providers_conformance as conformance;
 use clap::{Parser, Subcommand};
@@ -48,6 +53,17 @@ pub enum Command {
     /// Make API tokens for the `--tokens` file.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Write a server's providers as a Bifrost config.json (or YAML): references as references,
+    /// literal secrets only as their masks, each provider's ETag recorded for `apply`.
+    Dump(dump::Args),
+    /// Show what `apply FILE` would change on a server, field by field (exit 1 when something
+    /// would, 0 when nothing would).
+    Diff(diff::Args),
+    /// Make a server match FILE, provider by provider, each write conditional on the ETag the
+    /// dump recorded; deletes only with --prune, and only among the selected providers.
+    Apply(apply::Args),
+    /// Check FILE offline against every rule the server applies, with its error codes.
+    Validate(validate::Args),
 }
 
 /// Parses the command line and runs the subcommand it names.
@@ -63,6 +79,10 @@ pub async fn run() -> std::process::ExitCode {
         Command::Conformance(args) => conformance::command::main(args).await,
         Command::Token(command) => token::run(command),
         Command::Serve(args) => serve::run(*args).await,
+        Command::Dump(args) => dump::run(args).await,
+        Command::Diff(args) => diff::run(args).await,
+        Command::Apply(args) => apply::run(args).await,
+        Command::Validate(args) => validate::run(args),
         Command::ImportBifrost(args) => import_bifrost::run(*args).await,
     }
 }

@@ -68,6 +68,22 @@ impl Remote {
     }
 }
 
+/// A progress bar of `total` steps on stderr when stderr is a terminal; hidden otherwise (a
+/// script's output stays clean).
+pub fn progress(total: u64, what: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total).with_message(what);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
 /// Runs `work` to its exit status, or answers [`Exit::Interrupted`] at Ctrl-C or SIGTERM
 /// (what `work` had not finished is dropped: each write it makes is whole or not made).
 pub async fn interruptible(work: impl std::future::Future<Output = Exit>) -> Exit {

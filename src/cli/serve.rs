@@ -13,6 +13,10 @@ use crate::store::{Codec, Sealer};
 use crate::telemetry::{logging, metrics};
 use crate::{front, store};
 
+/// The log target of the server's own lines (`listening`, `stopped`, …), as before they moved
+/// here from the binary: operators' filters and the tests' start detection read it.
+const TARGET: &str = "bifrost_providers";
+
 #[derive(clap::Args)]
 pub struct Serve {
     /// Address to listen on; port 0 picks a free port (the log says which).
@@ -126,7 +130,7 @@ pub async fn run(args: Serve) -> std::process::ExitCode {
     let log = logging::init(args.log_format);
     let result = serve(args).await;
     if let Err(message) = &result {
-        tracing::error!("{message}");
+        tracing::error!(target: TARGET, "{message}");
     }
     // Flush the log before anything else reaches stderr.
     drop(log);
@@ -145,11 +149,11 @@ async fn serve(args: Serve) -> Result<(), String> {
     // Each connection holds a descriptor: raise the soft limit to the hard one, as servers do.
     let files = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => {
-            tracing::info!(limit, "open file limit");
+            tracing::info!(target: TARGET, limit, "open file limit");
             limit
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot raise the open file limit");
+            tracing::warn!(target: TARGET, error = %e, "cannot raise the open file limit");
             1024
         }
     };
@@ -182,7 +186,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     let mut codec = match args.encryption_key.as_deref().map(Sealer::from_base64) {
         Some(sealer) => {
             let sealer = sealer?;
-            tracing::info!(key_id = sealer.id(), "secrets are encrypted at rest");
+            tracing::info!(target: TARGET, key_id = sealer.id(), "secrets are encrypted at rest");
             crate::domain::secrets::set_hash_key(sealer.hash_key());
             Codec::sealing(sealer)
         }
@@ -227,7 +231,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             .map_err(|e| format!("cannot load config file {}: {e}", path.display()))?;
         for (provider, outcome) in outcomes {
             metrics::config_load(outcome.as_str());
-            tracing::info!(provider, outcome = outcome.as_str(), file = %path.display(), "config file provider loaded");
+            tracing::info!(target: TARGET, provider, outcome = outcome.as_str(), file = %path.display(), "config file provider loaded");
         }
     }
     body_budget::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
@@ -281,7 +285,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         }
         None => (server.local_addr(), None),
     };
-    tracing::info!(
+    tracing::info!(target: TARGET,
         local_addr = %local_addr,
         max_connections,
         store = %store::shown_url(&args.store),
@@ -291,7 +295,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     );
     shutdown_signal().await;
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
-    tracing::info!(
+    tracing::info!(target: TARGET,
         grace_s = args.shutdown_grace,
         "shutting down: finishing the requests in progress"
     );
@@ -301,7 +305,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     if let Some(front) = front {
         let cut = front.shutdown(grace).await;
         if cut > 0 {
-            tracing::warn!(
+            tracing::warn!(target: TARGET,
                 connections = cut,
                 "shutdown grace over: connections cut off"
             );
@@ -310,9 +314,11 @@ async fn serve(args: Serve) -> Result<(), String> {
     let rest = grace.saturating_sub(started.elapsed());
     match tokio::time::timeout(rest, server.close()).await {
         Ok(closed) => closed?,
-        Err(_) => tracing::warn!("shutdown grace over: requests in progress cut off"),
+        Err(_) => {
+            tracing::warn!(target: TARGET, "shutdown grace over: requests in progress cut off")
+        }
     }
-    tracing::info!("stopped");
+    tracing::info!(target: TARGET, "stopped");
     Ok(())
 }
 

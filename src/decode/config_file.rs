@@ -55,7 +55,7 @@ pub fn read(path: &Path) -> Result<Vec<FileProvider>, String> {
 }
 
 /// One entry as a stored state, with its hashes.
-fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
+fn entry_state(name: &str, entry: Value) -> Result<FileProvider, String> {
     validate::provider_name(name, "providers").map_err(describe)?;
     let key_hashes: Vec<String> = match entry.get("keys") {
         Some(Value::Array(keys)) => keys.iter().map(hash).collect(),
@@ -69,9 +69,7 @@ fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
         }
         other => hash(other),
     };
-    generations::normalize(&mut entry, "UpdateProviderRequest").map_err(describe)?;
-    let mut request: UpdateProviderRequest = json::from_value(entry, "").map_err(describe)?;
-    request.keys.get_or_insert_with(Vec::new);
+    let request = entry_request(entry).map_err(describe)?;
     let mut state = provider::desired_state(name, request, None).map_err(describe)?;
     state.config_hash = Some(provider_hash);
     for (key, hash) in state.config.keys.iter_mut().flatten().zip(key_hashes) {
@@ -81,6 +79,16 @@ fn entry_state(name: &str, mut entry: Value) -> Result<FileProvider, String> {
         name: name.to_string(),
         state,
     })
+}
+
+/// One entry of a `providers` section as the request body it amounts to, read as the API reads
+/// one (every generation's members, `null` as absent), with `keys` present: a file's provider
+/// has exactly the keys it lists.
+pub fn entry_request(mut entry: Value) -> Result<UpdateProviderRequest, Error> {
+    generations::normalize(&mut entry, "UpdateProviderRequest")?;
+    let mut request: UpdateProviderRequest = json::from_value(entry, "")?;
+    request.keys.get_or_insert_with(Vec::new);
+    Ok(request)
 }
 
 fn describe(error: Error) -> String {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod history;
 pub mod key_models;
 pub mod keys;
+pub mod plan;
 pub mod precondition;
 pub mod provider;
 pub mod secret_places;

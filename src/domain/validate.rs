@@ -39,17 +39,16 @@ pub fn is_standard(name: &str) -> bool {
     name.parse::<ModelProvider>().is_ok()
 }
 
-/// A provider name as Bifrost accepts it (custom names with spaces included): 1 to 64
-/// characters, none of them a control character or `/`, not blank.
+/// A provider name as Bifrost accepts it (custom names with spaces included): 1 to 64 bytes of
+/// UTF-8 (the contract's bound, so that every store's name column holds it), none of them a
+/// control character or `/`, not blank.
 pub fn provider_name(name: &str, param: &str) -> Result<(), Error> {
-    if name.trim().is_empty()
-        || name.chars().count() > 64
-        || name.chars().any(|c| c.is_control() || c == '/')
+    if name.trim().is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c == '/')
     {
         return Err(Error::invalid(
             "invalid_provider_name",
             param,
-            "Provider name must be 1 to 64 characters without control characters or /",
+            "Provider name must be 1 to 64 bytes without control characters or /",
         ));
     }
     Ok(())

@@ -41,7 +41,7 @@ impl ApiError {
             error: ErrorField {
                 code: Some(code.to_string()),
                 message,
-                param,
+                param: param.map(serde_json::Value::String),
             },
             extra_fields: BifrostErrorExtraFields::default(),
         };
@@ -223,7 +223,9 @@ impl From<HttpError> for ApiError {
                 status,
                 field.code.as_deref().unwrap_or_default(),
                 field.message,
-                field.param,
+                field
+                    .param
+                    .and_then(|param| param.as_str().map(str::to_string)),
             );
         }
         let code = match status.as_u16() {
@@ -299,7 +301,10 @@ mod tests {
         let back = ApiError::from(error.into_http_error());
         assert_eq!(back.status_code().as_u16(), 400);
         assert_eq!(back.body().error.code.as_deref(), Some("invalid_weight"));
-        assert_eq!(back.body().error.param.as_deref(), Some("keys[1].weight"));
+        assert_eq!(
+            back.body().error.param,
+            Some(serde_json::json!("keys[1].weight"))
+        );
     }
 
     #[test]

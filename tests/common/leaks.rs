@@ -296,6 +296,7 @@ fn collect(provider: &Value, found: &mut BTreeSet<String>) {
 fn is_secret_value(value: &str) -> bool {
     value.chars().count() >= MIN_SECRET
         && !value.starts_with("env.")
+        && !value.starts_with("vault.")
         && !value.chars().all(|c| c == '*')
         && !value.contains("********")
         && value != "<REDACTED>"
