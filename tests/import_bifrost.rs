@@ -1163,3 +1163,39 @@ async fn the_target_is_sealed_with_its_own_key() {
         "sk-openai-primary-0123456789abcdef"
     );
 }
+
+#[test]
+fn an_interrupted_import_exits_130() {
+    // A "PostgreSQL" that accepts the connection and never answers: the import waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t.db");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+        .args([
+            "import-bifrost",
+            "--from",
+            &format!("postgres://bifrost@127.0.0.1:{port}/bifrost?sslmode=disable"),
+            "--to",
+            &format!("sqlite://{}", target.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!target.exists(), "nothing written");
+    drop(silent);
+}
