@@ -1171,7 +1171,7 @@ fn an_interrupted_import_exits_130() {
     let port = silent.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("t.db");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bifrost-providers"))
         .args([
             "import-bifrost",
             "--from",
