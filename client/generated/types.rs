@@ -971,7 +971,7 @@ impl ::std::convert::TryFrom<::std::string::String> for RevisionAction {
         value.parse()
     }
 }
-///Where a revision came from: a request to the API (the keys sub-resource included), the config.json loaded at start, or a rollback.
+///Where a revision came from: a request to the API (the keys sub-resource included), the config.json loaded at start, a rollback, or `import-bifrost` writing what a Bifrost config store held.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(
     ::serde::Deserialize,
@@ -992,6 +992,8 @@ pub enum RevisionSource {
     ConfigFile,
     #[serde(rename = "rollback")]
     Rollback,
+    #[serde(rename = "import")]
+    Import,
 }
 impl ::std::fmt::Display for RevisionSource {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -999,6 +1001,7 @@ impl ::std::fmt::Display for RevisionSource {
             Self::Api => f.write_str("api"),
             Self::ConfigFile => f.write_str("config_file"),
             Self::Rollback => f.write_str("rollback"),
+            Self::Import => f.write_str("import"),
         }
     }
 }
@@ -1011,6 +1014,7 @@ impl ::std::str::FromStr for RevisionSource {
             "api" => Ok(Self::Api),
             "config_file" => Ok(Self::ConfigFile),
             "rollback" => Ok(Self::Rollback),
+            "import" => Ok(Self::Import),
             _ => Err("invalid value".into()),
         }
     }

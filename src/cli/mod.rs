@@ -5,6 +5,7 @@ pub mod apply;
 pub mod config_doc;
 pub mod diff;
 pub mod dump;
+pub mod import_bifrost;
 pub mod migrate;
 pub mod remote;
 pub mod serve;
@@ -40,6 +41,16 @@ pub enum Command {
     /// reads, lists or writes any other provider. Exit status 1 when a check fails, 2 when the
     /// run could not start.
     Conformance(conformance::command::Args),
+    /// Import the providers of a real Bifrost config store (its SQLite or PostgreSQL database,
+    /// v1.4.x or v1.5.x, read-only) into a store of this server.
+    ///
+    /// Secrets are copied as they are stored (encrypted rows opened with Bifrost's key,
+    /// `env.NAME` references kept as references); the report on stdout names every provider and
+    /// key and what happened to it, never a secret. Safe to re-run: an identical provider is left
+    /// alone. Exit status 0 when everything was imported or already there, 1 when a provider or
+    /// key was skipped or refused (the report says why), 2 for a usage, connection or unreadable
+    /// store or a wrong encryption key (nothing written), 130 when interrupted.
+    ImportBifrost(Box<import_bifrost::ImportBifrost>),
     /// Move this server's whole store to another (SQLite to PostgreSQL and back): every
     /// provider, every revision with its state (deleted providers' too), the change feed's
     /// position and the config_hash key, the secrets re-sealed under the target's key.
@@ -83,6 +94,7 @@ pub async fn run() -> std::process::ExitCode {
         Command::Diff(args) => diff::run(args).await,
         Command::Apply(args) => apply::run(args).await,
         Command::Validate(args) => validate::run(args),
+        Command::ImportBifrost(args) => import_bifrost::run(*args).await,
         Command::Migrate(args) => migrate::run(*args).await,
     }
 }

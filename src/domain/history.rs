@@ -15,6 +15,8 @@ pub enum Source {
     Api,
     ConfigFile,
     Rollback,
+    /// `import-bifrost`: what a Bifrost config store held.
+    Import,
 }
 
 impl Source {
@@ -23,6 +25,7 @@ impl Source {
             Source::Api => "api",
             Source::ConfigFile => "config_file",
             Source::Rollback => "rollback",
+            Source::Import => "import",
         }
     }
 
@@ -30,6 +33,7 @@ impl Source {
         match text {
             "config_file" => Source::ConfigFile,
             "rollback" => Source::Rollback,
+            "import" => Source::Import,
             _ => Source::Api,
         }
     }
@@ -46,6 +50,15 @@ pub struct WriteMeta {
 }
 
 impl WriteMeta {
+    /// A write of `import-bifrost` into a store (actor `import-bifrost`).
+    pub fn import() -> Self {
+        WriteMeta {
+            source: Source::Import,
+            actor: "import-bifrost".into(),
+            unverified_actor: None,
+        }
+    }
+
     pub fn config_file() -> Self {
         WriteMeta {
             source: Source::ConfigFile,
@@ -130,6 +143,7 @@ impl Revision {
                 Source::Api => RevisionSource::Api,
                 Source::ConfigFile => RevisionSource::ConfigFile,
                 Source::Rollback => RevisionSource::Rollback,
+                Source::Import => RevisionSource::Import,
             },
             actor: self.actor.clone(),
             unverified_actor: self.unverified_actor.clone(),

@@ -5,6 +5,7 @@
 //! once the change is durable. Writes to one provider are serialised; readers see either the
 //! state before a write or the state after it, never a part of it.
 
+pub mod bifrost;
 mod local;
 mod measured;
 mod postgres;
