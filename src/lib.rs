@@ -13,4 +13,5 @@ pub mod domain;
 pub mod front;
 pub mod http;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -17,6 +17,7 @@ const LAYERS: &[&str] = &[
     "domain",
     "decode",
     "store",
+    "sync",
     "http",
     "front",
     "cli",

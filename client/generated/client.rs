@@ -1023,7 +1023,7 @@ Some rules span several fields or the stored state and cannot be said in JSON Sc
 
 Properties marked `x-bifrost-secret` hold credentials, which no response, error or log line carries: `value` (a secret field, redacted), `credential-headers` (extra headers whose name carries a credential, such as `Authorization` or `x-api-key`: their values are redacted like secrets), `user-info` (a URL whose user name and password are redacted). Each is sealed at rest when the server has an encryption key, and each redacted form sent back keeps the stored value.
 
-Version: 2026120300.0.0*/
+Version: 2026120400.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -1065,7 +1065,7 @@ impl Client {
 }
 impl ClientInfo<crate::Options> for Client {
     fn api_version() -> &'static str {
-        "2026120300.0.0"
+        "2026120400.0.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -1370,6 +1370,20 @@ let response = client.watch_changes()
 ```*/
     pub fn watch_changes(&self) -> builder::WatchChanges<'_> {
         builder::WatchChanges::new(self)
+    }
+    /**Sync status
+
+Where each gateway this server keeps in step (`serve --sync-to`, `--sync-targets`) stands: the last store revision it has every change up to, how far and how long it is behind, the last error and when it happened, what reconciles corrected. An empty list when the server keeps none. Needs the `admin` scope, or `read` over every provider.
+
+Sends a `GET` request to `/api/sync`
+
+```ignore
+let response = client.get_sync_status()
+    .send()
+    .await;
+```*/
+    pub fn get_sync_status(&self) -> builder::GetSyncStatus<'_> {
+        builder::GetSyncStatus::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -3260,6 +3274,78 @@ pub mod builder {
                     )
                 }
                 410u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_sync_status`]
+
+[`Client::get_sync_status`]: super::Client::get_sync_status*/
+    #[derive(Debug, Clone)]
+    pub struct GetSyncStatus<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> GetSyncStatus<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/api/sync`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<crate::types::SyncStatusResponse>,
+            Error<crate::types::BifrostError>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/api/sync", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_sync_status",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

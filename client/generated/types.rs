@@ -1080,6 +1080,74 @@ impl SglKeyConfig {
         Default::default()
     }
 }
+///The last error a sync target met; its message never holds a secret.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
+pub struct SyncError {
+    ///When it happened (RFC 3339).
+    pub at: ::std::string::String,
+    pub message: ::std::string::String,
+    ///The provider it was about, when it was about one.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub provider: ::std::option::Option<::std::string::String>,
+}
+impl SyncError {
+    pub fn builder() -> builder::SyncError {
+        Default::default()
+    }
+}
+///Each sync target's status, in the order the targets were given, and the store's latest revision.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
+pub struct SyncStatusResponse {
+    ///The store's latest revision, as this server last heard.
+    pub revision: i64,
+    pub targets: ::std::vec::Vec<SyncTargetStatus>,
+}
+impl SyncStatusResponse {
+    pub fn builder() -> builder::SyncStatusResponse {
+        Default::default()
+    }
+}
+///One sync target: a gateway kept in step with the store.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schemars", schemars(deny_unknown_fields))]
+pub struct SyncTargetStatus {
+    ///The store revision the target has every change up to; absent before the first reconcile.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub applied_revision: ::std::option::Option<i64>,
+    ///Differences a reconcile found on the target (an edit made on the gateway, a gateway restarted empty, a provider the store does not hold) and corrected.
+    pub drift_corrected: i64,
+    ///`g1` (keys inside the provider body: Bifrost v1.4, and this server) or `g2` (keys through `/keys`: Bifrost v1.5+), as configured or detected; absent until known.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub generation: ::std::option::Option<::std::string::String>,
+    ///How many revisions the store is ahead of `applied_revision` (all of them before the first reconcile).
+    pub lag_revisions: i64,
+    ///How long the target has been behind the store; 0 when it is not.
+    pub lag_seconds: f64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub last_error: ::std::option::Option<SyncError>,
+    ///When the target was last compared whole with the store (RFC 3339).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub last_reconcile_at: ::std::option::Option<::std::string::String>,
+    ///When the target last caught up (RFC 3339).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub last_success_at: ::std::option::Option<::std::string::String>,
+    ///`starting` (not yet reconciled once), `in_sync` (every revision applied), `catching_up` (applying the revisions it is behind by) or `failing` (the last attempt failed; retried with backoff). Later versions may add states.
+    pub state: ::std::string::String,
+    ///The target's base URL (never with credentials).
+    pub target: ::std::string::String,
+    ///Writes made to the target.
+    pub writes: i64,
+}
+impl SyncTargetStatus {
+    pub fn builder() -> builder::SyncTargetStatus {
+        Default::default()
+    }
+}
 ///The whole desired state of a provider (full replacement): a block left out takes its default, never its old value; only a secret sent back in its redacted form keeps the stored value. the response-only fields of every generation (`name`, `status`, `provider_status`, `description`, `config_hash`) are accepted and ignored, so a GET body can be PUT back as it is. `null` means the same as leaving a field out. Fields no Bifrost generation knows are rejected with a 400 naming them.
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -6110,6 +6178,355 @@ pub mod builder {
     impl ::std::convert::From<super::SglKeyConfig> for SglKeyConfig {
         fn from(value: super::SglKeyConfig) -> Self {
             Self { url: Ok(value.url) }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct SyncError {
+        at: ::std::result::Result<::std::string::String, ::std::string::String>,
+        message: ::std::result::Result<::std::string::String, ::std::string::String>,
+        provider: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for SyncError {
+        fn default() -> Self {
+            Self {
+                at: Err("no value supplied for at".to_string()),
+                message: Err("no value supplied for message".to_string()),
+                provider: Ok(Default::default()),
+            }
+        }
+    }
+    impl SyncError {
+        pub fn at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.at = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for at: {e}"));
+            self
+        }
+        pub fn message<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.message = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for message: {e}")
+                });
+            self
+        }
+        pub fn provider<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.provider = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for provider: {e}")
+                });
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<SyncError> for super::SyncError {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: SyncError,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                at: value.at?,
+                message: value.message?,
+                provider: value.provider?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::SyncError> for SyncError {
+        fn from(value: super::SyncError) -> Self {
+            Self {
+                at: Ok(value.at),
+                message: Ok(value.message),
+                provider: Ok(value.provider),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct SyncStatusResponse {
+        revision: ::std::result::Result<i64, ::std::string::String>,
+        targets: ::std::result::Result<
+            ::std::vec::Vec<super::SyncTargetStatus>,
+            ::std::string::String,
+        >,
+    }
+    impl ::std::default::Default for SyncStatusResponse {
+        fn default() -> Self {
+            Self {
+                revision: Err("no value supplied for revision".to_string()),
+                targets: Err("no value supplied for targets".to_string()),
+            }
+        }
+    }
+    impl SyncStatusResponse {
+        pub fn revision<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.revision = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for revision: {e}")
+                });
+            self
+        }
+        pub fn targets<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::vec::Vec<super::SyncTargetStatus>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.targets = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for targets: {e}")
+                });
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<SyncStatusResponse> for super::SyncStatusResponse {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: SyncStatusResponse,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                revision: value.revision?,
+                targets: value.targets?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::SyncStatusResponse> for SyncStatusResponse {
+        fn from(value: super::SyncStatusResponse) -> Self {
+            Self {
+                revision: Ok(value.revision),
+                targets: Ok(value.targets),
+            }
+        }
+    }
+    #[derive(Clone, Debug)]
+    pub struct SyncTargetStatus {
+        applied_revision: ::std::result::Result<
+            ::std::option::Option<i64>,
+            ::std::string::String,
+        >,
+        drift_corrected: ::std::result::Result<i64, ::std::string::String>,
+        generation: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        lag_revisions: ::std::result::Result<i64, ::std::string::String>,
+        lag_seconds: ::std::result::Result<f64, ::std::string::String>,
+        last_error: ::std::result::Result<
+            ::std::option::Option<super::SyncError>,
+            ::std::string::String,
+        >,
+        last_reconcile_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        last_success_at: ::std::result::Result<
+            ::std::option::Option<::std::string::String>,
+            ::std::string::String,
+        >,
+        state: ::std::result::Result<::std::string::String, ::std::string::String>,
+        target: ::std::result::Result<::std::string::String, ::std::string::String>,
+        writes: ::std::result::Result<i64, ::std::string::String>,
+    }
+    impl ::std::default::Default for SyncTargetStatus {
+        fn default() -> Self {
+            Self {
+                applied_revision: Ok(Default::default()),
+                drift_corrected: Err(
+                    "no value supplied for drift_corrected".to_string(),
+                ),
+                generation: Ok(Default::default()),
+                lag_revisions: Err("no value supplied for lag_revisions".to_string()),
+                lag_seconds: Err("no value supplied for lag_seconds".to_string()),
+                last_error: Ok(Default::default()),
+                last_reconcile_at: Ok(Default::default()),
+                last_success_at: Ok(Default::default()),
+                state: Err("no value supplied for state".to_string()),
+                target: Err("no value supplied for target".to_string()),
+                writes: Err("no value supplied for writes".to_string()),
+            }
+        }
+    }
+    impl SyncTargetStatus {
+        pub fn applied_revision<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<i64>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.applied_revision = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for applied_revision: {e}")
+                });
+            self
+        }
+        pub fn drift_corrected<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.drift_corrected = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for drift_corrected: {e}")
+                });
+            self
+        }
+        pub fn generation<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.generation = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for generation: {e}")
+                });
+            self
+        }
+        pub fn lag_revisions<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.lag_revisions = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for lag_revisions: {e}")
+                });
+            self
+        }
+        pub fn lag_seconds<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<f64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.lag_seconds = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for lag_seconds: {e}")
+                });
+            self
+        }
+        pub fn last_error<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<super::SyncError>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.last_error = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for last_error: {e}")
+                });
+            self
+        }
+        pub fn last_reconcile_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.last_reconcile_at = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for last_reconcile_at: {e}")
+                });
+            self
+        }
+        pub fn last_success_at<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.last_success_at = value
+                .try_into()
+                .map_err(|e| {
+                    format!("error converting supplied value for last_success_at: {e}")
+                });
+            self
+        }
+        pub fn state<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.state = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for state: {e}"));
+            self
+        }
+        pub fn target<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<::std::string::String>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.target = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for target: {e}"));
+            self
+        }
+        pub fn writes<T>(mut self, value: T) -> Self
+        where
+            T: ::std::convert::TryInto<i64>,
+            T::Error: ::std::fmt::Display,
+        {
+            self.writes = value
+                .try_into()
+                .map_err(|e| format!("error converting supplied value for writes: {e}"));
+            self
+        }
+    }
+    impl ::std::convert::TryFrom<SyncTargetStatus> for super::SyncTargetStatus {
+        type Error = super::error::ConversionError;
+        fn try_from(
+            value: SyncTargetStatus,
+        ) -> ::std::result::Result<Self, super::error::ConversionError> {
+            Ok(Self {
+                applied_revision: value.applied_revision?,
+                drift_corrected: value.drift_corrected?,
+                generation: value.generation?,
+                lag_revisions: value.lag_revisions?,
+                lag_seconds: value.lag_seconds?,
+                last_error: value.last_error?,
+                last_reconcile_at: value.last_reconcile_at?,
+                last_success_at: value.last_success_at?,
+                state: value.state?,
+                target: value.target?,
+                writes: value.writes?,
+            })
+        }
+    }
+    impl ::std::convert::From<super::SyncTargetStatus> for SyncTargetStatus {
+        fn from(value: super::SyncTargetStatus) -> Self {
+            Self {
+                applied_revision: Ok(value.applied_revision),
+                drift_corrected: Ok(value.drift_corrected),
+                generation: Ok(value.generation),
+                lag_revisions: Ok(value.lag_revisions),
+                lag_seconds: Ok(value.lag_seconds),
+                last_error: Ok(value.last_error),
+                last_reconcile_at: Ok(value.last_reconcile_at),
+                last_success_at: Ok(value.last_success_at),
+                state: Ok(value.state),
+                target: Ok(value.target),
+                writes: Ok(value.writes),
+            }
         }
     }
     #[derive(Clone, Debug)]

@@ -120,6 +120,26 @@ pub struct Serve {
     /// Serve without an admin token on an address other than loopback (refused otherwise).
     #[arg(long, env = "BIFROST_ALLOW_UNAUTHENTICATED")]
     allow_unauthenticated: bool,
+    /// Keep this gateway in step with the store (repeatable; comma-separated in the
+    /// environment): every accepted write is applied to it through Bifrost's provider API, and
+    /// it is reconciled at start and every --sync-interval. Its credentials come from
+    /// BIFROST_SYNC_TOKEN (bearer) or BIFROST_SYNC_BASIC_AUTH (USER:PASSWORD), never the URL.
+    /// Plain HTTP only on loopback.
+    #[arg(long = "sync-to", env = "BIFROST_SYNC_TO", value_delimiter = ',', value_name = "URL")]
+    sync_to: Vec<String>,
+    /// A TOML file of sync targets (`[[target]]` with url, generation g1|g2|auto, and one of
+    /// bearer_token_file, bearer_token_env, basic_auth_file, basic_auth_env).
+    #[arg(long, env = "BIFROST_SYNC_TARGETS", value_name = "FILE")]
+    sync_targets: Option<std::path::PathBuf>,
+    /// Seconds between two full reconciles of each sync target (what it holds compared with
+    /// the store and corrected).
+    #[arg(long, env = "BIFROST_SYNC_INTERVAL", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    sync_interval: u64,
+    /// The most one request to a sync target may take, in seconds.
+    #[arg(long, env = "BIFROST_SYNC_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    sync_timeout: u64,
     /// Log format, to stderr; the level comes from RUST_LOG (default info).
     #[arg(long, env = "BIFROST_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: logging::Format,
@@ -234,6 +254,22 @@ async fn serve(args: Serve) -> Result<(), String> {
             tracing::info!(target: TARGET, provider, outcome = outcome.as_str(), file = %path.display(), "config file provider loaded");
         }
     }
+    let targets = crate::sync::target::targets(
+        &args.sync_to,
+        args.sync_targets.as_deref(),
+        &|name| std::env::var(name).ok(),
+    )?;
+    let sync = crate::sync::Fleet::start(
+        &store,
+        &targets,
+        crate::sync::Options {
+            interval: std::time::Duration::from_secs(args.sync_interval),
+            timeout: std::time::Duration::from_secs(args.sync_timeout),
+        },
+    )?;
+    for target in &targets {
+        tracing::info!(target: TARGET, sync_to = target.shown(), generation = target.generation.map(|g| g.as_str()), credentials = ?target.credentials, "keeping a gateway in step");
+    }
     body_budget::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
     let stopping = tokio::sync::watch::Sender::new(false);
     let mut settings = startup::Settings {
@@ -244,6 +280,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         tls: args.tls_cert.zip(args.tls_key),
         behind_front: max_connections > 0,
         stopping: stopping.subscribe(),
+        sync,
     };
     let https = settings.tls.is_some();
     let authenticated = tokens.required();

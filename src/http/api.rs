@@ -15,6 +15,7 @@ use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
     UpdateProviderRequest,
+    SyncStatusResponse,
 };
 
 /// A provider in a response, with its `ETag` header.
@@ -290,6 +291,18 @@ pub trait ProvidersApi {
         query: Query<ChangesQuery>,
     ) -> Result<HttpResponseOk<ChangesResponse>, ApiError>;
 
+    /// Sync status
+    ///
+    /// Where each gateway this server keeps in step (`serve --sync-to`, `--sync-targets`) stands:
+    /// the last store revision it has every change up to, how far and how long it is behind, the
+    /// last error and when it happened, what reconciles corrected. An empty list when the server
+    /// keeps none. Needs the `admin` scope, or `read` over every provider.
+    #[endpoint { method = GET, path = "/api/sync", operation_id = "getSyncStatus", tags = ["Sync"] }]
+    async fn get_sync_status(
+        rqctx: RequestContext<Self::Context>,
+        auth: Authorized,
+    ) -> Result<HttpResponseOk<SyncStatusResponse>, ApiError>;
+
     /// Health check
     ///
     /// Answers 200 once the store answers, 503 while it does not.
@@ -304,7 +317,7 @@ pub fn openapi() -> serde_json::Value {
     let api = providers_api_mod::stub_api_description().expect("the API description is valid");
     api.openapi(
         "Bifrost provider-management API",
-        semver::Version::new(2026120300, 0, 0),
+        semver::Version::new(2026120400, 0, 0),
     )
     .json()
     .expect("the OpenAPI document serializes")

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::http::token_file::TokenFile;
 use crate::store::Store;
+use crate::sync::Fleet;
 
 /// What every handler sees.
 pub struct Context {
@@ -13,4 +14,6 @@ pub struct Context {
     pub tokens: TokenFile,
     /// Becomes `true` when the server stops.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The gateways kept in step (none: an empty fleet).
+    pub sync: Fleet,
 }

@@ -28,7 +28,7 @@ use crate::store::{Change, Feed, Written};
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
-    UpdateProviderRequest,
+    SyncError, SyncStatusResponse, SyncTargetStatus, UpdateProviderRequest,
 };
 
 /// The implementation of [`ProvidersApi`].
@@ -356,6 +356,27 @@ impl ProvidersApi for Server {
         }
     }
 
+    async fn get_sync_status(
+        rqctx: RequestContext<Context>,
+        Authorized(caller): Authorized,
+    ) -> Result<HttpResponseOk<SyncStatusResponse>, ApiError> {
+        if !(caller.has(Scope::Admin) || (caller.has(Scope::Read) && caller.sees_all())) {
+            return Err(Error::Forbidden(
+                "the sync status needs the admin scope, or read over every provider".into(),
+            )
+            .into());
+        }
+        let context = rqctx.context();
+        let revision = *context.store.watch().borrow();
+        let targets = context
+            .sync
+            .status()
+            .into_iter()
+            .map(|status| sync_status(status, revision))
+            .collect();
+        Ok(HttpResponseOk(SyncStatusResponse { revision, targets }))
+    }
+
     async fn health(
         rqctx: RequestContext<Context>,
     ) -> Result<HttpResponseOk<HealthResponse>, ApiError> {
@@ -363,6 +384,30 @@ impl ProvidersApi for Server {
         Ok(HttpResponseOk(HealthResponse {
             status: "ok".into(),
         }))
+    }
+}
+
+/// A sync target's status as the API shows it, against the store's latest `revision`.
+fn sync_status(status: crate::sync::Status, revision: i64) -> SyncTargetStatus {
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    SyncTargetStatus {
+        target: status.target,
+        generation: status.generation.map(|g| g.as_str().to_string()),
+        state: status.state.as_str().to_string(),
+        applied_revision: status.applied,
+        lag_revisions: (revision - status.applied.unwrap_or(0)).max(0),
+        lag_seconds: status
+            .behind_since
+            .map_or(0.0, |since| since.elapsed().as_secs_f64()),
+        last_error: status.last_error.map(|e| SyncError {
+            message: e.message,
+            provider: e.provider,
+            at: at(e.at),
+        }),
+        last_success_at: status.last_success_at.map(at),
+        last_reconcile_at: status.last_reconcile_at.map(at),
+        drift_corrected: status.drift_corrected as i64,
+        writes: status.writes as i64,
     }
 }
 

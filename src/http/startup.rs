@@ -28,6 +28,8 @@ pub struct Settings {
     pub behind_front: bool,
     /// Becomes `true` when the server stops: long polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The gateways kept in step, for the status endpoint.
+    pub sync: crate::sync::Fleet,
 }
 
 /// The header the front passes each forwarded request's client address in (any such header a
@@ -65,6 +67,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
             store: settings.store,
             tokens: settings.tokens,
             stopping: settings.stopping,
+            sync: settings.sync,
         },
         log,
     )

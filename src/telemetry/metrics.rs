@@ -29,6 +29,17 @@ pub const CONFIG_LOADS: &str = "bifrost_config_file_providers_total";
 /// Readings of the tokens file, by outcome (`taken`, `refused`).
 pub const TOKEN_RELOADS: &str = "bifrost_token_file_reloads_total";
 
+/// The store revision each sync target has every change up to, by target (its URL).
+pub const SYNC_APPLIED: &str = "bifrost_sync_applied_revision";
+/// How many revisions each sync target is behind the store, by target.
+pub const SYNC_LAG: &str = "bifrost_sync_lag_revisions";
+/// Writes made to sync targets, by target and `reason` (`change`, `drift`).
+pub const SYNC_WRITES: &str = "bifrost_sync_writes_total";
+/// Failed attempts to reach or write a sync target, by target.
+pub const SYNC_ERRORS: &str = "bifrost_sync_errors_total";
+/// When each sync target last failed, as a Unix time, by target.
+pub const SYNC_LAST_ERROR: &str = "bifrost_sync_last_error_timestamp_seconds";
+
 /// Bucket bounds for durations, in seconds: a cached read is tens of microseconds, a long poll
 /// up to a minute.
 const SECONDS: [f64; 14] = [
@@ -80,6 +91,26 @@ pub fn install() -> Result<(), String> {
         "config.json providers loaded at start, by outcome."
     );
     describe_counter!(TOKEN_RELOADS, "Readings of the tokens file, by outcome.");
+    describe_gauge!(
+        SYNC_APPLIED,
+        "The store revision each sync target has every change up to, by target."
+    );
+    describe_gauge!(
+        SYNC_LAG,
+        "How many revisions each sync target is behind the store, by target."
+    );
+    describe_counter!(
+        SYNC_WRITES,
+        "Writes made to sync targets, by target and reason (change, drift)."
+    );
+    describe_counter!(
+        SYNC_ERRORS,
+        "Failed attempts to reach or write a sync target, by target."
+    );
+    describe_gauge!(
+        SYNC_LAST_ERROR,
+        "When each sync target last failed, as a Unix time, by target."
+    );
     // Once the recorder is installed, its exporter must be rendered from now and then, or the
     // histograms' samples pile up unread: a scrape does, and so does this, every few seconds.
     let upkeep = handle.clone();
@@ -184,6 +215,27 @@ pub fn config_load(outcome: &'static str) {
 pub fn token_reload(taken: bool) {
     let outcome = if taken { "taken" } else { "refused" };
     counter!(TOKEN_RELOADS, "outcome" => outcome).increment(1);
+}
+
+/// A sync target has every change up to `applied`, `lag` revisions behind the store.
+pub fn sync_applied(target: &str, applied: i64, lag: i64) {
+    gauge!(SYNC_APPLIED, "target" => target.to_string()).set(applied as f64);
+    gauge!(SYNC_LAG, "target" => target.to_string()).set(lag.max(0) as f64);
+}
+
+/// A write made to a sync target (`drift`: by a reconcile, to undo a difference found there).
+pub fn sync_write(target: &str, drift: bool) {
+    let reason = if drift { "drift" } else { "change" };
+    counter!(SYNC_WRITES, "target" => target.to_string(), "reason" => reason).increment(1);
+}
+
+/// An attempt to reach or write a sync target failed, now.
+pub fn sync_error(target: &str) {
+    counter!(SYNC_ERRORS, "target" => target.to_string()).increment(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    gauge!(SYNC_LAST_ERROR, "target" => target.to_string()).set(now);
 }
 
 #[cfg(test)]
