@@ -125,7 +125,12 @@ pub struct Serve {
     /// it is reconciled at start and every --sync-interval. Its credentials come from
     /// BIFROST_SYNC_TOKEN (bearer) or BIFROST_SYNC_BASIC_AUTH (USER:PASSWORD), never the URL.
     /// Plain HTTP only on loopback.
-    #[arg(long = "sync-to", env = "BIFROST_SYNC_TO", value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long = "sync-to",
+        env = "BIFROST_SYNC_TO",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     sync_to: Vec<String>,
     /// A TOML file of sync targets (`[[target]]` with url, generation g1|g2|auto, and one of
     /// bearer_token_file, bearer_token_env, basic_auth_file, basic_auth_env).
@@ -254,11 +259,10 @@ async fn serve(args: Serve) -> Result<(), String> {
             tracing::info!(target: TARGET, provider, outcome = outcome.as_str(), file = %path.display(), "config file provider loaded");
         }
     }
-    let targets = crate::sync::target::targets(
-        &args.sync_to,
-        args.sync_targets.as_deref(),
-        &|name| std::env::var(name).ok(),
-    )?;
+    let targets =
+        crate::sync::target::targets(&args.sync_to, args.sync_targets.as_deref(), &|name| {
+            std::env::var(name).ok()
+        })?;
     let sync = crate::sync::Fleet::start(
         &store,
         &targets,

@@ -12,6 +12,7 @@ pub fn of(method: &Method, path: &str) -> &'static str {
         ["health"] => [("GET", "health")].as_slice(),
         ["metrics"] => &[("GET", "metrics")],
         ["api", "changes"] => &[("GET", "watchChanges")],
+        ["api", "sync"] => &[("GET", "getSyncStatus")],
         ["api", "providers"] => &[("GET", "listProviders"), ("POST", "addProvider")],
         ["api", "providers", p] if named(p) => &[
             ("GET", "getProvider"),
@@ -65,6 +66,7 @@ mod tests {
                 "rollbackProvider",
             ),
             (Method::GET, "/api/changes", "watchChanges"),
+            (Method::GET, "/api/sync", "getSyncStatus"),
             (Method::GET, "/metrics", "metrics"),
             (Method::PATCH, "/api/providers/openai", "other"),
             (Method::GET, "/api/providers/", "other"),

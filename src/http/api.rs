@@ -14,8 +14,7 @@ use crate::http::json_body::JsonBody;
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
     ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
-    UpdateProviderRequest,
-    SyncStatusResponse,
+    SyncStatusResponse, UpdateProviderRequest,
 };
 
 /// A provider in a response, with its `ETag` header.

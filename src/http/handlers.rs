@@ -27,8 +27,8 @@ use crate::http::json_body::JsonBody;
 use crate::store::{Change, Feed, Written};
 use crate::types::{
     AddProviderRequest, ChangesResponse, HealthResponse, HistoryResponse, Key,
-    ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest,
-    SyncError, SyncStatusResponse, SyncTargetStatus, UpdateProviderRequest,
+    ListProviderKeysResponse, ListProvidersResponse, ProviderResponse, RollbackRequest, SyncError,
+    SyncStatusResponse, SyncTargetStatus, UpdateProviderRequest,
 };
 
 /// The implementation of [`ProvidersApi`].
@@ -389,7 +389,8 @@ impl ProvidersApi for Server {
 
 /// A sync target's status as the API shows it, against the store's latest `revision`.
 fn sync_status(status: crate::sync::Status, revision: i64) -> SyncTargetStatus {
-    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     SyncTargetStatus {
         target: status.target,
         generation: status.generation.map(|g| g.as_str().to_string()),

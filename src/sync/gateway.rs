@@ -59,7 +59,10 @@ impl Gateway {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .retries(0)
-            .user_agent(concat!("bifrost-providers-sync/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!(
+                "bifrost-providers-sync/",
+                env!("CARGO_PKG_VERSION")
+            ));
         match &target.credentials {
             Credentials::None => {}
             Credentials::Bearer(token) => builder = builder.admin_token(token),
@@ -139,14 +142,16 @@ impl Gateway {
             match self.put(name, body(&want.config, Some(View::Inline))).await {
                 Ok(()) => return Ok(generation.unwrap_or(Generation::G1)),
                 // Bifrost 2.x refuses keys in a provider body: it is a `/keys` gateway.
-                Err(f) if generation.is_none() && f.status == Some(400) && f.message.contains("keys") => {}
+                Err(f)
+                    if generation.is_none()
+                        && f.status == Some(400)
+                        && f.message.contains("keys") => {}
                 Err(f) => return Err(f),
             }
         }
         self.put(name, body(&want.config, None)).await?;
         let wanted = want.config.keys.as_deref().unwrap_or_default();
         let held_keys = held
-            .filter(|h| h.generation == Generation::G2)
             .and_then(|h| h.config.keys.as_deref())
             .unwrap_or_default();
         for gone in held_keys
@@ -161,7 +166,10 @@ impl Gateway {
             .await?;
         }
         for key in wanted {
-            let id = key.id.as_deref().filter(|id| held_keys.iter().any(|h| h.id.as_deref() == Some(*id)));
+            let id = key
+                .id
+                .as_deref()
+                .filter(|id| held_keys.iter().any(|h| h.id.as_deref() == Some(*id)));
             let request = match id {
                 Some(id) => self.request(reqwest::Method::PUT, &key_path(name, Some(id))),
                 None => self.request(reqwest::Method::POST, &key_path(name, None)),
@@ -173,13 +181,17 @@ impl Gateway {
 
     /// Deletes provider `name` (one already gone is no failure).
     pub async fn delete(&self, name: &str) -> Result<(), Failure> {
-        self.send(self.request(reqwest::Method::DELETE, &provider_path(name)), true)
-            .await
+        self.send(
+            self.request(reqwest::Method::DELETE, &provider_path(name)),
+            true,
+        )
+        .await
     }
 
     async fn put(&self, name: &str, body: Value) -> Result<(), Failure> {
         self.send(
-            self.request(reqwest::Method::PUT, &provider_path(name)).json(&body),
+            self.request(reqwest::Method::PUT, &provider_path(name))
+                .json(&body),
             false,
         )
         .await
@@ -192,7 +204,11 @@ impl Gateway {
     }
 
     /// Sends a write; a 2xx is done (and a 404, when `gone_is_done`).
-    async fn send(&self, request: reqwest::RequestBuilder, gone_is_done: bool) -> Result<(), Failure> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        gone_is_done: bool,
+    ) -> Result<(), Failure> {
         let answer = request.send().await.map_err(|e| Failure {
             message: unanswered(&e),
             status: None,
@@ -286,7 +302,10 @@ fn failure(error: bifrost_providers_client::Error<crate::types::BifrostError>) -
             status: None,
         },
         other => Failure {
-            message: format!("an answer that cannot be read ({})", crate::decode::json::without_strings(&other.to_string())),
+            message: format!(
+                "an answer that cannot be read ({})",
+                crate::decode::json::without_strings(&other.to_string())
+            ),
             status: other.status().map(|s| s.as_u16()),
         },
     }

@@ -183,7 +183,9 @@ fn entry_credentials(
         entry.basic_auth_env.is_some(),
     ];
     if given.iter().filter(|g| **g).count() > 1 {
-        return Err(format!("{place}: give one of bearer_token_file, bearer_token_env, basic_auth_file, basic_auth_env"));
+        return Err(format!(
+            "{place}: give one of bearer_token_file, bearer_token_env, basic_auth_file, basic_auth_env"
+        ));
     }
     Ok(if let Some(path) = &entry.bearer_token_file {
         Credentials::Bearer(read(path)?)
@@ -257,7 +259,10 @@ mod tests {
             assert!(targets(&[bad.into()], None, &no_env).is_err(), "{bad}");
         }
         let ok = targets(
-            &["http://127.0.0.1:8080/".into(), "https://gw.internal".into()],
+            &[
+                "http://127.0.0.1:8080/".into(),
+                "https://gw.internal".into(),
+            ],
             None,
             &no_env,
         )
@@ -295,7 +300,11 @@ mod tests {
         );
         assert!(matches!(&parsed[1].credentials, Credentials::Bearer(t) if t == "tok"));
         assert!(targets(&[], Some(&file), &no_env).is_err());
-        std::fs::write(&file, "[[target]]\nurl = \"http://127.0.0.1:1\"\ntoken = \"x\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[[target]]\nurl = \"http://127.0.0.1:1\"\ntoken = \"x\"\n",
+        )
+        .unwrap();
         let refused = targets(&[], Some(&file), &no_env).unwrap_err();
         assert!(!refused.contains("\"x\""), "{refused}");
     }

@@ -117,7 +117,8 @@ impl Worker {
                     self.backoff = backoff();
                     self.status.applied(revision, *heads.borrow());
                     if revision >= *heads.borrow() {
-                        let wait = reconcile_due.saturating_duration_since(tokio::time::Instant::now());
+                        let wait =
+                            reconcile_due.saturating_duration_since(tokio::time::Instant::now());
                         tokio::select! {
                             _ = heads.changed() => {}
                             _ = tokio::time::sleep(wait) => {}
@@ -141,7 +142,11 @@ impl Worker {
     async fn follow(&mut self, from: i64) -> Result<i64, Next> {
         let (changes, latest) = match self.store.changes(from, PAGE).await {
             Ok(Feed::Changes(changes, latest)) => (changes, latest),
-            Ok(Feed::Compacted) => return Err(Next::Reconcile("the change feed no longer reaches the target's revision")),
+            Ok(Feed::Compacted) => {
+                return Err(Next::Reconcile(
+                    "the change feed no longer reaches the target's revision",
+                ));
+            }
             Err(e) => return Err(self.store_failed(e)),
         };
         let reached = changes.last().map_or(latest.max(from), |c| c.revision);
@@ -243,7 +248,10 @@ impl Worker {
         }
         if reconciling {
             let changed: Vec<String> = match &held_view {
-                Some(v) => plan::fields(v, &desired).into_iter().map(|c| c.path).collect(),
+                Some(v) => plan::fields(v, &desired)
+                    .into_iter()
+                    .map(|c| c.path)
+                    .collect(),
                 None => vec!["(missing on the target)".into()],
             };
             tracing::warn!(target: TARGET, target = self.status.get().target, provider = name, fields = ?changed, "drift corrected: the target differed from the store");
@@ -251,7 +259,11 @@ impl Worker {
         // A G1 gateway enables every key new to it: a second write sets what the first could not.
         let mut held = held;
         for attempt in 0..2 {
-            match self.gateway.write(want, held.as_ref(), self.generation).await {
+            match self
+                .gateway
+                .write(want, held.as_ref(), self.generation)
+                .await
+            {
                 Ok(generation) => self.generation = Some(generation),
                 Err(f) => return self.refusal(f, name, Some(&want.etag), &secrets),
             }
@@ -332,7 +344,10 @@ fn view(name: &str, held: &Held) -> Value {
 /// The literal secrets and credentials of a stored provider, which no message may quote.
 fn secrets_of(stored: &StoredProvider) -> Vec<String> {
     let mut out = Vec::new();
-    collect(&serde_json::to_value(&stored.config).unwrap_or_default(), &mut out);
+    collect(
+        &serde_json::to_value(&stored.config).unwrap_or_default(),
+        &mut out,
+    );
     out
 }
 
@@ -347,7 +362,10 @@ fn collect(value: &Value, out: &mut Vec<String>) {
             for (name, member) in members {
                 match (name.as_str(), member) {
                     ("extra_headers" | "headers", Value::Object(headers)) => out.extend(
-                        headers.values().filter_map(Value::as_str).map(str::to_string),
+                        headers
+                            .values()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string),
                     ),
                     (_, Value::String(text)) if text.contains("://") && text.contains('@') => {
                         if let Ok(url) = url::Url::parse(text) {
