@@ -354,43 +354,12 @@ fn usage_and_connection_errors_exit_2_never_1() {
     }
 }
 
-/// A Bifrost v1.5+ gateway made of this server: no `ETag`, a provider GET shows no keys, and a
-/// provider body's `keys` are ignored; keys live under `/keys` only.
-static GATEWAY: common::proxy::Fault = common::proxy::Fault {
-    request: |_| {},
-    body: |body| match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut members)) => {
-            members.remove("keys");
-            Value::Object(members).to_string()
-        }
-        _ => body.to_string(),
-    },
-    response: |_, head| {
-        head.headers.remove("etag");
-    },
-    reply: |body| match serde_json::from_str::<Value>(body) {
-        Ok(mut shown) => {
-            if let Some(provider) = shown
-                .as_object_mut()
-                .filter(|p| p.contains_key("network_config"))
-            {
-                provider.remove("keys");
-            }
-            for provider in shown["providers"].as_array_mut().into_iter().flatten() {
-                provider.as_object_mut().unwrap().remove("keys");
-            }
-            shown.to_string()
-        }
-        Err(_) => body.to_string(),
-    },
-};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bifrost_gateway_gets_its_keys_through_keys_and_never_a_mask() {
     let server = TestServer::start();
     let gateway = format!(
         "http://{}",
-        common::proxy::faulty_proxy(server.url.clone(), &GATEWAY).await
+        common::proxy::faulty_proxy(server.url.clone(), &common::proxy::BIFROST_V15).await
     );
     let held = put(
         &server,

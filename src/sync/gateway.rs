@@ -128,19 +128,19 @@ impl Gateway {
 
     /// Makes the gateway's provider `name` the stored state `want`, as `generation` takes it:
     /// G1, one PUT with the keys inside; G2, a PUT of the settings, then each key through
-    /// `/keys` (`held`: the keys it has now). Answers the generation it turned out to speak
-    /// (a gateway of unknown generation is written as G1 first; one that refuses keys in the
-    /// body is a G2 gateway).
+    /// `/keys` (`held`: the keys it has now). A gateway of unknown generation is written as G1
+    /// (what it shows afterwards tells which it is); one that refuses keys in a provider body
+    /// is a G2 gateway, and answered as such.
     pub async fn write(
         &self,
         want: &StoredProvider,
         held: Option<&Held>,
         generation: Option<Generation>,
-    ) -> Result<Generation, Failure> {
+    ) -> Result<Option<Generation>, Failure> {
         let name = want.name.as_str();
         if generation != Some(Generation::G2) {
             match self.put(name, body(&want.config, Some(View::Inline))).await {
-                Ok(()) => return Ok(generation.unwrap_or(Generation::G1)),
+                Ok(()) => return Ok(generation),
                 // Bifrost 2.x refuses keys in a provider body: it is a `/keys` gateway.
                 Err(f)
                     if generation.is_none()
@@ -176,7 +176,7 @@ impl Gateway {
             };
             self.send(request.json(&key_body(key)), false).await?;
         }
-        Ok(Generation::G2)
+        Ok(Some(Generation::G2))
     }
 
     /// Deletes provider `name` (one already gone is no failure).

@@ -212,13 +212,7 @@ impl Worker {
             Ok(held) => held,
             Err(f) => return self.refusal(f, name, etag, &secrets),
         };
-        if let Some(held) = &held {
-            if self.generation.is_none() {
-                self.generation = Some(held.generation);
-                let generation = self.generation;
-                self.status.update(|s| s.generation = generation);
-            }
-        }
+        self.detect(held.as_ref());
         let Some(want) = want else {
             self.written.remove(name);
             if held.is_none() {
@@ -264,7 +258,7 @@ impl Worker {
                 .write(want, held.as_ref(), self.generation)
                 .await
             {
-                Ok(generation) => self.generation = Some(generation),
+                Ok(generation) => self.generation = self.generation.or(generation),
                 Err(f) => return self.refusal(f, name, Some(&want.etag), &secrets),
             }
             self.status.wrote(reconciling && attempt == 0);
@@ -272,6 +266,7 @@ impl Worker {
                 Ok(held) => held,
                 Err(f) => return self.refusal(f, name, Some(&want.etag), &secrets),
             };
+            self.detect(held.as_ref());
             let now = held.as_ref().map(|h| view(name, h)).unwrap_or(Value::Null);
             if now == desired || attempt == 1 {
                 self.written.insert(
@@ -285,6 +280,14 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Learns the generation of a gateway not configured with one from what it showed.
+    fn detect(&mut self, held: Option<&Held>) {
+        if let (None, Some(held)) = (self.generation, held) {
+            self.generation = Some(held.generation);
+            self.status.update(|s| s.generation = Some(held.generation));
+        }
     }
 
     /// A failed request about provider `name`: a refusal of that provider's state (`etag`) is

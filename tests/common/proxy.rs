@@ -1,6 +1,6 @@
 //! A proxy that plants a fault between a client and the server: on each request (head and
 //! body) on its way in and each response (head and body) on its way out. The conformance tests
-//! make faulty servers of it; the configuration-as-code tests a Bifrost gateway (no `ETag`, keys
+//! make faulty servers of it; the configuration-as-code and sync tests a Bifrost gateway (no `ETag`, keys
 //! only under `/keys`).
 
 use std::convert::Infallible;
@@ -19,6 +19,37 @@ pub struct Fault {
 pub fn same(body: &str) -> String {
     body.to_string()
 }
+
+/// A Bifrost v1.5+ gateway made of this server: no `ETag`, a provider GET shows no keys, and a
+/// provider body's `keys` are ignored; keys live under `/keys` only.
+pub static BIFROST_V15: Fault = Fault {
+    request: |_| {},
+    body: |body| match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut members)) => {
+            members.remove("keys");
+            serde_json::Value::Object(members).to_string()
+        }
+        _ => body.to_string(),
+    },
+    response: |_, head| {
+        head.headers.remove("etag");
+    },
+    reply: |body| match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut shown) => {
+            if let Some(provider) = shown
+                .as_object_mut()
+                .filter(|p| p.contains_key("network_config"))
+            {
+                provider.remove("keys");
+            }
+            for provider in shown["providers"].as_array_mut().into_iter().flatten() {
+                provider.as_object_mut().unwrap().remove("keys");
+            }
+            shown.to_string()
+        }
+        Err(_) => body.to_string(),
+    },
+};
 
 /// A proxy in front of `upstream` that applies `fault` to each exchange.
 pub async fn faulty_proxy(upstream: String, fault: &'static Fault) -> SocketAddr {
