@@ -357,10 +357,10 @@ fn secrets_of(stored: &StoredProvider) -> Vec<String> {
 fn collect(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(members) => {
-            if members.contains_key("value") && members.contains_key("env_var") {
-                if let Some(text) = members["value"].as_str() {
-                    out.push(text.to_string());
-                }
+            if members.contains_key("env_var")
+                && let Some(text) = members.get("value").and_then(Value::as_str)
+            {
+                out.push(text.to_string());
             }
             for (name, member) in members {
                 match (name.as_str(), member) {
