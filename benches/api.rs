@@ -14,6 +14,8 @@
 //!
 //! Machines here are noisy: read the ratios, not the absolute figures. Bounded to a few minutes.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use support::{Server, Stats, call, connect};
 
 /// Set in the environment of the bench binary re-run as the baseline HTTP server; its value is
 /// the file holding the bytes to answer with.
@@ -523,51 +526,8 @@ fn put(path: &str, body: Vec<u8>) -> hyper::Request<Full<Bytes>> {
         .expect("a request")
 }
 
-/// One request on a new connection: status and body.
-async fn call(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut sender = connect(addr).await;
-    let request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "bench")
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .expect("a request");
-    let response = sender.send_request(request).await.expect("a response");
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.expect("a body");
-    (status, bytes.to_bytes().to_vec())
-}
-
-async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    sender
-}
-
-struct Stats {
-    requests: usize,
-    elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-}
-
+/// Requests per second over the whole run.
 impl Stats {
-    fn of(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
-        latencies.sort();
-        let at =
-            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-        Stats {
-            requests: latencies.len(),
-            elapsed,
-            p50: at(0.50),
-            p99: at(0.99),
-        }
-    }
-
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -698,72 +658,16 @@ fn now_rfc3339() -> String {
     format!("{}.{:09}Z", since.as_secs(), since.subsec_nanos())
 }
 
-/// The server under test: the release binary, logging as an operator would run it (JSON, info).
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
 impl Server {
     /// A release server on a new SQLite file in `dir`, sealing secrets with `key` if given.
     fn start(dir: &tempfile::TempDir, key: Option<&str>) -> Self {
         let store = format!("sqlite://{}", dir.path().join("providers.db").display());
-        Self::launch(dir, key, &store)
+        Server::launch(&dir.path().join("server.log"), key, &["--store", &store])
     }
 
     /// A release server on the store at `url` (a PostgreSQL replica), its log in `dir`.
     fn start_on(dir: &tempfile::TempDir, url: &str) -> Self {
-        Self::launch(dir, None, url)
-    }
-
-    fn launch(dir: &tempfile::TempDir, key: Option<&str>, store: &str) -> Self {
-        let log = dir.path().join("server.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bifrost-providers"));
-        command.env_remove("BIFROST_ENCRYPTION_KEY");
-        if let Some(key) = key {
-            command.env("BIFROST_ENCRYPTION_KEY", key);
-        }
-        let child = command
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--store",
-            ])
-            .arg(store)
-            .env(
-                "RUST_LOG",
-                std::env::var("BIFROST_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("the log file"))
-            .spawn()
-            .expect("start the server");
-        // Owned at once, so that a failed start still kills it (in Drop).
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let listening = text.lines().find_map(|line| {
-                let event: Value = serde_json::from_str(line).ok()?;
-                (event["message"] == "listening" && event["target"] == "bifrost_providers")
-                    .then(|| event["local_addr"].as_str()?.parse().ok())?
-            });
-            if let Some(addr) = listening {
-                server.addr = addr;
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Server::launch(&dir.path().join("server.log"), None, &["--store", url])
     }
 
     /// The server's peak resident set size so far (VmHWM), in KiB.
@@ -775,13 +679,6 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmHWM")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
