@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
 const LITERAL: &str = "sk-sync-literal-0123456789abcdefghijkl";
@@ -397,6 +397,103 @@ async fn a_target_that_is_down_is_caught_up_and_never_delays_the_others() {
         b["targets"][1]["state"] == "in_sync" && b["targets"][1]["lag_revisions"] == 0
     })
     .await;
+}
+
+/// A gateway that takes connections and never answers (frozen with SIGSTOP) times out, is
+/// reported, holds up neither the API nor the other target, and catches up once it answers;
+/// with the store on PostgreSQL when the suite has it (on SQLite otherwise).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_never_answers_times_out_and_catches_up() {
+    let backend = Backend::postgres("a_target_that_never_answers_times_out_and_catches_up")
+        .unwrap_or(Backend::Sqlite);
+    let healthy = TestServer::start();
+    let hung = TestServer::start();
+    let store = TestServer::on_with(
+        &backend,
+        &[],
+        &[
+            "--sync-to",
+            &hung.url,
+            "--sync-to",
+            &healthy.url,
+            "--sync-timeout",
+            "3",
+            "--sync-interval",
+            "30",
+        ],
+    );
+    assert_eq!(
+        put(&store, "mistral", &provider(LITERAL, 1), None).await,
+        200
+    );
+    until(
+        &hung,
+        "/api/providers/mistral",
+        None,
+        "the first write",
+        |s, _| s == 200,
+    )
+    .await;
+    hung.freeze();
+
+    for retries in 2..5 {
+        let started = Instant::now();
+        assert_eq!(
+            put(&store, "mistral", &provider(SECOND, retries), None).await,
+            200
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the API waited on a gateway (its requests time out after 3 s)"
+        );
+        until(
+            &healthy,
+            "/api/providers/mistral",
+            None,
+            "a change on the answering target",
+            |s, b| s == 200 && b["network_config"]["max_retries"] == retries,
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the answering target was held up"
+        );
+    }
+    until(
+        &store,
+        "/api/sync",
+        None,
+        "the hung target reported",
+        |_, b| {
+            b["targets"][0]["state"] == "failing"
+                && b["targets"][0]["last_error"]["message"].is_string()
+                && b["targets"][1]["state"] == "in_sync"
+        },
+    )
+    .await;
+
+    hung.thaw();
+    until(
+        &hung,
+        "/api/providers/mistral",
+        None,
+        "the target caught up",
+        |s, b| s == 200 && b["network_config"]["max_retries"] == 4,
+    )
+    .await;
+    until(&store, "/api/sync", None, "in sync again", |_, b| {
+        b["targets"][0]["state"] == "in_sync" && b["targets"][0]["lag_revisions"] == 0
+    })
+    .await;
+    assert!(
+        stored_text(&hung).contains(SECOND),
+        "the rotated literal reached the target whole"
+    );
+    let (_, status) = get(&store, "/api/sync", None).await;
+    assert!(
+        !status.to_string().contains(SECOND),
+        "a secret in the status: {status}"
+    );
 }
 
 #[test]

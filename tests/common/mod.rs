@@ -395,11 +395,25 @@ impl TestServer {
 
     /// Sends the server SIGTERM, without waiting for it to exit.
     pub fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Freezes the server (SIGSTOP): its port still takes connections, but nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([signal, &pid])
             .status()
-            .expect("send SIGTERM");
+            .expect("signal the server");
     }
 
     /// Waits for the server to exit; returns whether it exited cleanly.
