@@ -319,101 +319,28 @@ async fn every_change_reaches_every_target_and_drift_is_corrected() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_target_that_is_down_is_caught_up_and_never_delays_the_others() {
-    let healthy = TestServer::start();
-    let mut down = TestServer::start();
-    let store = TestServer::start_with(
-        &[],
-        &[
-            "--sync-to",
-            &healthy.url,
-            "--sync-to",
-            &down.url,
-            "--sync-interval",
-            "30",
-        ],
-    );
-    assert_eq!(
-        put(&store, "anthropic", &provider(LITERAL, 1), None).await,
-        200
-    );
-    until(
-        &down,
-        "/api/providers/anthropic",
-        None,
-        "the first write",
-        |s, _| s == 200,
-    )
-    .await;
-    down.kill9();
-
-    // While one target is down, the other gets every change at once.
-    for retries in 2..5 {
-        let started = Instant::now();
-        assert_eq!(
-            put(&store, "anthropic", &provider(LITERAL, retries), None).await,
-            200
-        );
-        until(
-            &healthy,
-            "/api/providers/anthropic",
-            None,
-            "a change on the healthy target",
-            |s, b| s == 200 && b["network_config"]["max_retries"] == retries,
-        )
-        .await;
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the healthy target was held up"
-        );
-    }
-    until(
-        &store,
-        "/api/sync",
-        None,
-        "the failing target reported",
-        |_, b| {
-            b["targets"][1]["state"] == "failing"
-                && b["targets"][1]["last_error"]["message"].is_string()
-                && b["targets"][1]["lag_revisions"]
-                    .as_i64()
-                    .is_some_and(|l| l >= 1)
-        },
-    )
-    .await;
-
-    // Back up, it catches up from the change feed.
-    down.restart();
-    until(
-        &down,
-        "/api/providers/anthropic",
-        None,
-        "the target caught up",
-        |s, b| s == 200 && b["network_config"]["max_retries"] == 4,
-    )
-    .await;
-    until(&store, "/api/sync", None, "in sync again", |_, b| {
-        b["targets"][1]["state"] == "in_sync" && b["targets"][1]["lag_revisions"] == 0
-    })
-    .await;
+/// How a target fails in [`an_outage_is_caught_up_and_holds_up_nothing`].
+#[derive(Clone, Copy, Debug)]
+enum Outage {
+    /// Killed (connections refused), then started again on its store.
+    Down,
+    /// Frozen with SIGSTOP (connections taken, nothing answered: every request times out),
+    /// then let go on.
+    Hung,
 }
 
-/// A gateway that takes connections and never answers (frozen with SIGSTOP) times out, is
-/// reported, holds up neither the API nor the other target, and catches up once it answers;
-/// with the store on PostgreSQL when the suite has it (on SQLite otherwise).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_target_that_never_answers_times_out_and_catches_up() {
-    let backend = Backend::postgres("a_target_that_never_answers_times_out_and_catches_up")
-        .unwrap_or(Backend::Sqlite);
+/// One target of two fails: the API and the other target are held up by nothing, the failure
+/// is reported, and the target catches up once it answers again, every secret whole; with the
+/// store on `backend`.
+async fn an_outage_is_caught_up_and_holds_up_nothing(outage: Outage, backend: Backend) {
     let healthy = TestServer::start();
-    let hung = TestServer::start();
+    let mut failing = TestServer::start();
     let store = TestServer::on_with(
         &backend,
         &[],
         &[
             "--sync-to",
-            &hung.url,
+            &failing.url,
             "--sync-to",
             &healthy.url,
             "--sync-timeout",
@@ -427,14 +354,17 @@ async fn a_target_that_never_answers_times_out_and_catches_up() {
         200
     );
     until(
-        &hung,
+        &failing,
         "/api/providers/mistral",
         None,
         "the first write",
         |s, _| s == 200,
     )
     .await;
-    hung.freeze();
+    match outage {
+        Outage::Down => failing.kill9(),
+        Outage::Hung => failing.freeze(),
+    }
 
     for retries in 2..5 {
         let started = Instant::now();
@@ -444,7 +374,7 @@ async fn a_target_that_never_answers_times_out_and_catches_up() {
         );
         assert!(
             started.elapsed() < Duration::from_secs(3),
-            "the API waited on a gateway (its requests time out after 3 s)"
+            "{outage:?}: the API waited on a gateway (its requests time out after 3 s)"
         );
         until(
             &healthy,
@@ -456,25 +386,31 @@ async fn a_target_that_never_answers_times_out_and_catches_up() {
         .await;
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "the answering target was held up"
+            "{outage:?}: the answering target was held up"
         );
     }
     until(
         &store,
         "/api/sync",
         None,
-        "the hung target reported",
+        "the failing target reported",
         |_, b| {
             b["targets"][0]["state"] == "failing"
                 && b["targets"][0]["last_error"]["message"].is_string()
+                && b["targets"][0]["lag_revisions"]
+                    .as_i64()
+                    .is_some_and(|l| l >= 1)
                 && b["targets"][1]["state"] == "in_sync"
         },
     )
     .await;
 
-    hung.thaw();
+    match outage {
+        Outage::Down => failing.restart(),
+        Outage::Hung => failing.thaw(),
+    }
     until(
-        &hung,
+        &failing,
         "/api/providers/mistral",
         None,
         "the target caught up",
@@ -486,14 +422,27 @@ async fn a_target_that_never_answers_times_out_and_catches_up() {
     })
     .await;
     assert!(
-        stored_text(&hung).contains(SECOND),
-        "the rotated literal reached the target whole"
+        stored_text(&failing).contains(SECOND),
+        "{outage:?}: the rotated literal reached the target whole"
     );
     let (_, status) = get(&store, "/api/sync", None).await;
     assert!(
         !status.to_string().contains(SECOND),
         "a secret in the status: {status}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_is_down_is_caught_up_and_holds_up_nothing() {
+    an_outage_is_caught_up_and_holds_up_nothing(Outage::Down, Backend::Sqlite).await;
+}
+
+/// With the store on PostgreSQL when the suite has it (on SQLite otherwise).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_never_answers_times_out_and_catches_up() {
+    let backend = Backend::postgres("a_target_that_never_answers_times_out_and_catches_up")
+        .unwrap_or(Backend::Sqlite);
+    an_outage_is_caught_up_and_holds_up_nothing(Outage::Hung, backend).await;
 }
 
 #[test]
