@@ -1,9 +1,11 @@
 //! The tokens file kept in force: read at start, read again when it changes and on SIGHUP.
 //!
-//! Revoking or rotating a token is an edit of the file, and takes effect within [`POLL`] without
-//! a restart. A file that no longer parses (an edit half-saved, a typo) keeps the tokens in
-//! force, and the log says why; so does a file that disappears. The log never shows a token or
-//! its digest.
+//! Revoking or rotating a token is an edit of the file, and takes effect within two [`POLL`]s
+//! without a restart. A version is read only once it has held still for one poll: a writer that
+//! truncates and then writes (most editors, `echo >`, `std::fs::write`) would otherwise be caught
+//! between the two, and an empty file is a valid one that grants nothing. A file that no longer
+//! parses (an edit half-saved, a typo) keeps the tokens in force, and the log says why; so does a
+//! file that disappears. The log never shows a token or its digest.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -61,6 +63,8 @@ impl TokenFile {
     pub fn watch(path: PathBuf, admin: Option<String>) -> Result<Self, String> {
         // The stamp is taken before the reading, so that an edit made while it reads is seen.
         let mut seen = stamp(&path);
+        // A version seen once and not yet read: it is read when the next poll sees it unchanged.
+        let mut settling: Option<Stamp> = None;
         let first = load(&path, admin.as_deref())?;
         let file = TokenFile::fixed(first);
         let kept = file.clone();
@@ -79,9 +83,17 @@ impl TokenFile {
                     }
                 };
                 let now = stamp(&path);
-                if !asked && now == seen {
-                    continue;
+                if !asked {
+                    if now == seen {
+                        settling = None;
+                        continue;
+                    }
+                    if settling != Some(now) {
+                        settling = Some(now);
+                        continue;
+                    }
                 }
+                settling = None;
                 seen = now;
                 match load(&path, admin.as_deref()) {
                     Ok(tokens) => {
@@ -134,9 +146,9 @@ mod tests {
         )
     }
 
-    /// Waits until `check` holds of the tokens in force, for at most five poll periods.
+    /// Waits until `check` holds of the tokens in force, for at most ten poll periods.
     async fn eventually(file: &TokenFile, check: impl Fn(&Tokens) -> bool) -> bool {
-        for _ in 0..50 {
+        for _ in 0..100 {
             if check(&file.current()) {
                 return true;
             }
@@ -186,5 +198,29 @@ mod tests {
             TokenFile::watch(path, None).is_err(),
             "a server does not start on it"
         );
+    }
+
+    /// A save that truncates the file and writes it a moment later is never taken as the empty
+    /// file in between (which would grant nothing): when what follows does not parse, the tokens
+    /// in force stay.
+    #[tokio::test]
+    async fn a_save_caught_between_truncation_and_writing_is_not_taken_as_empty() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, entry("first", "token-one")).unwrap();
+        let file = TokenFile::watch(path.clone(), None).unwrap();
+        let now = chrono::Utc::now();
+        for round in 0..6 {
+            let mut handle = std::fs::File::create(&path).unwrap();
+            tokio::time::sleep(POLL / 2).await;
+            handle.write_all(b"[[token]]\nname = ").unwrap();
+            drop(handle);
+            tokio::time::sleep(POLL * 3).await;
+            assert!(
+                file.current().authenticate("token-one", now).is_ok(),
+                "round {round}: the empty moment was taken"
+            );
+        }
     }
 }
