@@ -276,6 +276,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     body_budget::set_budget(args.max_buffered_body_bytes.max(args.max_body_bytes));
     let stopping = tokio::sync::watch::Sender::new(false);
+    let public_https = args.tls_cert.is_some();
     let mut settings = startup::Settings {
         bind: args.bind,
         store,
@@ -285,6 +286,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         behind_front: max_connections > 0,
         stopping: stopping.subscribe(),
         sync,
+        https: public_https,
     };
     let https = settings.tls.is_some();
     let authenticated = tokens.required();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::http::console::Console;
 use crate::http::token_file::TokenFile;
 use crate::store::Store;
 use crate::sync::Fleet;
@@ -16,4 +17,6 @@ pub struct Context {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The gateways kept in step (none: an empty fleet).
     pub sync: Fleet,
+    /// The web console's sessions.
+    pub console: Console,
 }

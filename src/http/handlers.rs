@@ -304,56 +304,9 @@ impl ProvidersApi for Server {
             .into());
         }
         let wait = Duration::from_secs(timeout as u64);
-        let deadline = tokio::time::Instant::now() + wait;
-        let store = &rqctx.context().store;
-        let mut heads = store.watch();
-        let mut stopping = rqctx.context().stopping.clone();
-        let _watching = crate::telemetry::metrics::Watching::new();
-        // Where the store is read from: past changes of providers this caller may not see,
-        // which are passed over (never shown, and never an early answer).
-        let mut cursor = since;
-        let mut caller = caller;
-        loop {
-            // A token revoked, expired or narrowed while it waits counts from then on.
-            if let Caller::Token(token) = &caller {
-                let now = chrono::Utc::now();
-                match rqctx.context().tokens.current().renewed(token, now) {
-                    Some(token) => caller = Caller::Token(token),
-                    None => return Err(Error::Unauthorized.into()),
-                }
-            }
-            let (mut changes, revision) = match store.changes(cursor, MAX_CHANGES).await? {
-                Feed::Compacted => return Err(Error::Compacted(since).into()),
-                Feed::Changes(changes, revision) => (changes, revision),
-            };
-            // A revision the store never made: it was replaced or restored; list again.
-            if since > revision {
-                return Err(Error::UnknownRevision(since).into());
-            }
-            let full = changes.len() >= MAX_CHANGES;
-            if let Some(last) = changes.last() {
-                cursor = last.revision;
-            }
-            changes.retain(|c| caller.allows(Scope::Read, &c.provider));
-            let now = tokio::time::Instant::now();
-            if !changes.is_empty() || now >= deadline {
-                return Ok(HttpResponseOk(ChangesResponse { changes, revision }));
-            }
-            if full {
-                continue;
-            }
-            // Woken by a write (on any replica, through the store), or at least every second;
-            // when the server stops, answered at once (the watcher asks again, elsewhere or
-            // after the restart).
-            let nap = (deadline - now).min(Duration::from_secs(1));
-            tokio::select! {
-                _ = heads.changed() => {}
-                _ = stopping.wait_for(|stopping| *stopping) => {
-                    return Ok(HttpResponseOk(ChangesResponse { changes, revision }));
-                }
-                _ = tokio::time::sleep(nap) => {}
-            }
-        }
+        Ok(HttpResponseOk(
+            changes_after(&rqctx, caller, since, wait).await?,
+        ))
     }
 
     async fn get_sync_status(
@@ -388,7 +341,7 @@ impl ProvidersApi for Server {
 }
 
 /// A sync target's status as the API shows it, against the store's latest `revision`.
-fn sync_status(status: crate::sync::Status, revision: i64) -> SyncTargetStatus {
+pub fn sync_status(status: crate::sync::Status, revision: i64) -> SyncTargetStatus {
     let at =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     SyncTargetStatus {
@@ -412,6 +365,66 @@ fn sync_status(status: crate::sync::Status, revision: i64) -> SyncTargetStatus {
     }
 }
 
+/// The changes after revision `since` that `caller` may see, waiting up to `wait` for one (the
+/// change feed's answer, for the API and the console's live notice).
+pub async fn changes_after(
+    rqctx: &RequestContext<Context>,
+    caller: Caller,
+    since: i64,
+    wait: Duration,
+) -> Result<ChangesResponse, Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let store = &rqctx.context().store;
+    let mut heads = store.watch();
+    let mut stopping = rqctx.context().stopping.clone();
+    let _watching = crate::telemetry::metrics::Watching::new();
+    // Where the store is read from: past changes of providers this caller may not see,
+    // which are passed over (never shown, and never an early answer).
+    let mut cursor = since;
+    let mut caller = caller;
+    loop {
+        // A token revoked, expired or narrowed while it waits counts from then on.
+        if let Caller::Token(token) = &caller {
+            let now = chrono::Utc::now();
+            match rqctx.context().tokens.current().renewed(token, now) {
+                Some(token) => caller = Caller::Token(token),
+                None => return Err(Error::Unauthorized),
+            }
+        }
+        let (mut changes, revision) = match store.changes(cursor, MAX_CHANGES).await? {
+            Feed::Compacted => return Err(Error::Compacted(since)),
+            Feed::Changes(changes, revision) => (changes, revision),
+        };
+        // A revision the store never made: it was replaced or restored; list again.
+        if since > revision {
+            return Err(Error::UnknownRevision(since));
+        }
+        let full = changes.len() >= MAX_CHANGES;
+        if let Some(last) = changes.last() {
+            cursor = last.revision;
+        }
+        changes.retain(|c| caller.allows(Scope::Read, &c.provider));
+        let now = tokio::time::Instant::now();
+        if !changes.is_empty() || now >= deadline {
+            return Ok(ChangesResponse { changes, revision });
+        }
+        if full {
+            continue;
+        }
+        // Woken by a write (on any replica, through the store), or at least every second;
+        // when the server stops, answered at once (the watcher asks again, elsewhere or
+        // after the restart).
+        let nap = (deadline - now).min(Duration::from_secs(1));
+        tokio::select! {
+            _ = heads.changed() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => {
+                return Ok(ChangesResponse { changes, revision });
+            }
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
 /// The most changes one answer of the feed carries; a watcher asks again from the last.
 const MAX_CHANGES: usize = 1000;
 
@@ -427,7 +440,7 @@ async fn write(
 }
 
 /// Applies a decision about provider `name`, recording its source and who made it.
-async fn write_from(
+pub async fn write_from(
     rqctx: &RequestContext<Context>,
     caller: &Caller,
     name: String,
@@ -448,7 +461,7 @@ async fn write_from(
 
 /// Provider `name` as the caller may see it: a provider outside its patterns reads as one that
 /// does not exist (and the store is not asked).
-async fn visible(
+pub async fn visible(
     rqctx: &RequestContext<Context>,
     caller: &Caller,
     name: &str,
@@ -461,7 +474,7 @@ async fn visible(
 
 /// The state a kept revision of provider `name` left (404 when it deleted the provider, is
 /// another provider's, or is no longer kept).
-async fn kept_state(
+pub async fn kept_state(
     rqctx: &RequestContext<Context>,
     name: &str,
     revision: i64,

@@ -62,6 +62,37 @@ where
     }
 }
 
+/// A form's fields (`application/x-www-form-urlencoded`, the console's), read under the same
+/// limit, budget and timeouts as a JSON body.
+#[derive(Debug)]
+pub struct FormBody(pub Vec<(String, String)>);
+
+#[async_trait::async_trait]
+impl ExclusiveExtractor for FormBody {
+    async fn from_request<Context: ServerContext>(
+        rqctx: &RequestContext<Context>,
+        request: hyper::Request<dropshot::Body>,
+    ) -> Result<Self, HttpError> {
+        let limit = rqctx.request_body_max_bytes();
+        if let Some(refused) = refused_unread(request.headers(), limit) {
+            return Err(to_http(refused));
+        }
+        let (bytes, _reserved) = read_limited(request, limit).await?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(FormBody)
+            .map_err(|_| {
+                to_http(Error::invalid_request(
+                    "invalid_body",
+                    "The form could not be read",
+                ))
+            })
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        dropshot::UntypedBody::metadata(content_type)
+    }
+}
+
 /// The 413 a request hears before any of its body is read, if it is to hear one: a client
 /// waiting for `100 Continue` has not sent the body yet, and one that announces more than we
 /// would drain will not be read.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod body_budget;
 pub mod conditional_headers;
+pub mod console;
 pub mod context;
 pub mod error;
 pub mod handlers;

@@ -30,6 +30,8 @@ pub struct Settings {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The gateways kept in step, for the status endpoint.
     pub sync: crate::sync::Fleet,
+    /// Whether browsers reach the server over TLS (the console's cookie is then `Secure`).
+    pub https: bool,
 }
 
 /// The header the front passes each forwarded request's client address in (any such header a
@@ -68,6 +70,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
             tokens: settings.tokens,
             stopping: settings.stopping,
             sync: settings.sync,
+            console: crate::http::console::Console::new(settings.https),
         },
         log,
     )
@@ -82,11 +85,12 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
 
 /// The API's endpoints, plus hidden ones that answer every other method on its paths with the
 /// contract's error body and `Allow` (dropshot's router would answer in its own shape), and
-/// `/metrics`.
+/// `/metrics` and the console under `/ui`.
 pub fn api() -> ApiDescription<Context> {
     let mut api =
         providers_api_mod::api_description::<Server>().expect("the API description is valid");
     crate::http::method_not_allowed::register(&mut api);
     crate::http::metrics_endpoint::register(&mut api);
+    crate::http::console::register(&mut api);
     api
 }
