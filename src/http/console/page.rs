@@ -71,7 +71,7 @@ pub fn frame(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                     @if matches!(viewer.caller, Caller::Open) {
                         p class="banner warn" role="note" {
                             "This server requires no token: anyone who can reach it can read and change every provider. Start it with "
-                            code { "--tokens-file" } " to require one."
+                            code { "--tokens FILE" } " or " code { "--admin-token" } " to require one."
                         }
                     } @else if !viewer.writes() {
                         p class="banner" role="note" { "Read-only: this token may read, not change." }
