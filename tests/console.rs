@@ -77,6 +77,7 @@ impl Page {
 
 impl Browser {
     fn new(server: &TestServer) -> Self {
+        bifrost_providers_client::connect::install_tls_provider();
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -187,8 +188,14 @@ fn guarded(backend: &Backend) -> (TestServer, std::path::PathBuf, tempfile::Temp
 }
 
 /// A JSON request to the API, with the admin token when `auth`.
-async fn api(server: &TestServer, method: &str, path: &str, body: Option<Value>, auth: bool) -> (u16, Value, String) {
-    let http = reqwest::Client::new();
+async fn api(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    auth: bool,
+) -> (u16, Value, String) {
+    let http = common::http();
     let mut request = http.request(method.parse().unwrap(), format!("{}{path}", server.url));
     if auth {
         request = request.bearer_auth(ADMIN);
@@ -204,15 +211,27 @@ async fn api(server: &TestServer, method: &str, path: &str, body: Option<Value>,
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), etag)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        etag,
+    )
 }
 
 /// What must not change when a form is posted back as drawn: the body, the `ETag`, and the
 /// number of revisions.
 async fn fingerprint(server: &TestServer, name: &str, auth: bool) -> (Value, String, Value) {
-    let (status, body, etag) = api(server, "GET", &format!("/api/providers/{name}"), None, auth).await;
+    let (status, body, etag) =
+        api(server, "GET", &format!("/api/providers/{name}"), None, auth).await;
     assert_eq!(status, 200, "{body}");
-    let (_, history, _) = api(server, "GET", &format!("/api/providers/{name}/history"), None, auth).await;
+    let (_, history, _) = api(
+        server,
+        "GET",
+        &format!("/api/providers/{name}/history"),
+        None,
+        auth,
+    )
+    .await;
     (body, etag, history["total"].clone())
 }
 
@@ -270,19 +289,40 @@ fn link(name: &str, suffix: &str) -> String {
 }
 
 async fn every_form_posted_back_as_drawn_changes_nothing(backend: Backend) {
-    let server = TestServer::on_with(&backend, &[("CONSOLE_TEST_KEY", "sk-env-console-secret-0011")], &[]);
+    let server = TestServer::on_with(
+        &backend,
+        &[("CONSOLE_TEST_KEY", "sk-env-console-secret-0011")],
+        &[],
+    );
     seed(&server, false).await;
     let mut browser = Browser::new(&server);
-    for name in ["openai", "azure", "bedrock", "vertex", "vllm", "openrouter-eu"] {
+    for name in [
+        "openai",
+        "azure",
+        "bedrock",
+        "vertex",
+        "vllm",
+        "openrouter-eu",
+    ] {
         let before = fingerprint(&server, name, false).await;
-        let page = browser.submit(&link(name, "/edit"), &link(name, "/edit"), &[]).await;
+        let page = browser
+            .submit(&link(name, "/edit"), &link(name, "/edit"), &[])
+            .await;
         assert_eq!(page.status, 303, "{name}: {}", page.body);
-        assert_eq!(fingerprint(&server, name, false).await, before, "{name}: the settings form changed it");
+        assert_eq!(
+            fingerprint(&server, name, false).await,
+            before,
+            "{name}: the settings form changed it"
+        );
         for id in keys_of(&before.0) {
             let key = link(name, &format!("/keys/{id}"));
             let page = browser.submit(&key, &key, &[]).await;
             assert_eq!(page.status, 303, "{name}/{id}: {}", page.body);
-            assert_eq!(fingerprint(&server, name, false).await, before, "{name}/{id}: the key form changed it");
+            assert_eq!(
+                fingerprint(&server, name, false).await,
+                before,
+                "{name}/{id}: the key form changed it"
+            );
         }
     }
 }
@@ -292,43 +332,96 @@ async fn a_change_made_in_a_form_is_stored_as_the_api_would_store_it(backend: Ba
     seed(&server, false).await;
     let mut browser = Browser::new(&server);
     let page = browser
-        .submit(&link("openai", "/edit"), &link("openai", "/edit"), &[
-            ("network_config.max_retries", "5"),
-            ("network_config.extra_headers", "Authorization=Bearer hdr-console-secret-0002\nX-Team=search"),
-            ("proxy_config.password", ""),
-        ])
+        .submit(
+            &link("openai", "/edit"),
+            &link("openai", "/edit"),
+            &[
+                ("network_config.max_retries", "5"),
+                (
+                    "network_config.extra_headers",
+                    "Authorization=Bearer hdr-console-secret-0002\nX-Team=search",
+                ),
+                ("proxy_config.password", ""),
+            ],
+        )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     let (_, body, _) = api(&server, "GET", "/api/providers/openai", None, false).await;
     assert_eq!(body["network_config"]["max_retries"], 5);
     assert_eq!(body["network_config"]["extra_headers"]["X-Team"], "search");
     let before = body["proxy_config"]["password"].clone();
-    assert!(!before.is_null(), "an empty secret input keeps the secret: {body}");
+    assert!(
+        !before.is_null(),
+        "an empty secret input keeps the secret: {body}"
+    );
     // A new key, toggled, rotated, deleted.
     let page = browser
-        .submit(&link("openai", "/new-key"), &link("openai", "/new-key"), &[
-            ("id", "k-new"), ("name", "new"), ("value", "sk-console-typed-0012"), ("models", "gpt-4o\ngpt-4o-mini"),
-        ])
+        .submit(
+            &link("openai", "/new-key"),
+            &link("openai", "/new-key"),
+            &[
+                ("id", "k-new"),
+                ("name", "new"),
+                ("value", "sk-console-typed-0012"),
+                ("models", "gpt-4o\ngpt-4o-mini"),
+            ],
+        )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     let shown = browser.get(&link("openai", "")).await;
-    assert!(!shown.has("sk-console-typed-0012"), "the page shows a typed secret");
-    let (_, keys, _) = api(&server, "GET", "/api/providers/openai/keys/k-new", None, false).await;
+    assert!(
+        !shown.has("sk-console-typed-0012"),
+        "the page shows a typed secret"
+    );
+    let (_, keys, _) = api(
+        &server,
+        "GET",
+        "/api/providers/openai/keys/k-new",
+        None,
+        false,
+    )
+    .await;
     assert_eq!(keys["models"], json!(["gpt-4o", "gpt-4o-mini"]));
     let toggle = link("openai", "/keys/k-new/toggle");
     let fields = shown.form(&toggle);
     assert_eq!(browser.post(&toggle, &fields).await.status, 303);
-    let (_, key, _) = api(&server, "GET", "/api/providers/openai/keys/k-new", None, false).await;
+    let (_, key, _) = api(
+        &server,
+        "GET",
+        "/api/providers/openai/keys/k-new",
+        None,
+        false,
+    )
+    .await;
     assert_eq!(key["enabled"], false, "{key}");
     let rotate = link("openai", "/keys/k-new/rotate");
-    let page = browser.submit(&rotate, &rotate, &[("value", "sk-console-rotated-0013")]).await;
+    let page = browser
+        .submit(&rotate, &rotate, &[("value", "sk-console-rotated-0013")])
+        .await;
     assert_eq!(page.status, 303, "{}", page.body);
-    let (_, key, _) = api(&server, "GET", "/api/providers/openai/keys/k-new", None, false).await;
-    assert!(key["value"]["value"].as_str().unwrap().ends_with("0013"), "{key}");
+    let (_, key, _) = api(
+        &server,
+        "GET",
+        "/api/providers/openai/keys/k-new",
+        None,
+        false,
+    )
+    .await;
+    assert!(
+        key["value"]["value"].as_str().unwrap().ends_with("0013"),
+        "{key}"
+    );
     assert_eq!(key["enabled"], false, "rotation keeps the rest of the key");
     let delete = link("openai", "/keys/k-new/delete");
     assert_eq!(browser.submit(&delete, &delete, &[]).await.status, 303);
-    let (status, _, _) = api(&server, "GET", "/api/providers/openai/keys/k-new", None, false).await;
+    let (status, _, _) = api(
+        &server,
+        "GET",
+        "/api/providers/openai/keys/k-new",
+        None,
+        false,
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -336,25 +429,54 @@ async fn an_error_is_shown_at_its_field_in_the_apis_words(backend: Backend) {
     let server = TestServer::on(&backend);
     seed(&server, false).await;
     let before = fingerprint(&server, "openai", false).await;
-    let (_, refused, _) = api(&server, "PUT", "/api/providers/openai",
-        Some(json!({"concurrency_and_buffer_size": {"concurrency": 0, "buffer_size": 100}})), false).await;
+    let (_, refused, _) = api(
+        &server,
+        "PUT",
+        "/api/providers/openai",
+        Some(json!({"concurrency_and_buffer_size": {"concurrency": 0, "buffer_size": 100}})),
+        false,
+    )
+    .await;
     let message = refused["error"]["message"].as_str().unwrap().to_string();
     let mut browser = Browser::new(&server);
     let page = browser
-        .submit(&link("openai", "/edit"), &link("openai", "/edit"), &[("concurrency_and_buffer_size.concurrency", "0")])
+        .submit(
+            &link("openai", "/edit"),
+            &link("openai", "/edit"),
+            &[("concurrency_and_buffer_size.concurrency", "0")],
+        )
         .await;
     assert_eq!(page.status, 400, "{}", page.body);
     let html = scraper::Html::parse_document(&page.body);
-    let at_field = scraper::Selector::parse("[id=\"f-concurrency_and_buffer_size.concurrency-error\"]").unwrap();
-    let shown: String = html.select(&at_field).next().expect("the error at its field").text().collect();
+    let at_field =
+        scraper::Selector::parse("[id=\"f-concurrency_and_buffer_size.concurrency-error\"]")
+            .unwrap();
+    let shown: String = html
+        .select(&at_field)
+        .next()
+        .expect("the error at its field")
+        .text()
+        .collect();
     assert_eq!(shown, message);
     assert!(page.has("value=\"0\""), "the form keeps what was typed");
     let page = browser
-        .submit(&link("openai", "/edit"), &link("openai", "/edit"), &[("network_config.max_retries", "many")])
+        .submit(
+            &link("openai", "/edit"),
+            &link("openai", "/edit"),
+            &[("network_config.max_retries", "many")],
+        )
         .await;
     assert_eq!(page.status, 400);
-    assert!(page.has("network_config.max_retries: must be a whole number"), "{}", page.body);
-    assert_eq!(fingerprint(&server, "openai", false).await, before, "a refused form changed the provider");
+    assert!(
+        page.has("network_config.max_retries: must be a whole number"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        fingerprint(&server, "openai", false).await,
+        before,
+        "a refused form changed the provider"
+    );
 }
 
 async fn a_stale_edit_shows_the_conflict_and_can_save_over_it(backend: Backend) {
@@ -363,7 +485,9 @@ async fn a_stale_edit_shows_the_conflict_and_can_save_over_it(backend: Backend) 
     let (mut first, mut second) = (Browser::new(&server), Browser::new(&server));
     let edit = link("openai", "/edit");
     let drawn = second.get(&edit).await;
-    let page = first.submit(&edit, &edit, &[("network_config.max_retries", "7")]).await;
+    let page = first
+        .submit(&edit, &edit, &[("network_config.max_retries", "7")])
+        .await;
     assert_eq!(page.status, 303);
     let mut fields = drawn.form(&edit);
     for field in &mut fields {
@@ -378,13 +502,32 @@ async fn a_stale_edit_shows_the_conflict_and_can_save_over_it(backend: Backend) 
     let row = scraper::Selector::parse("#conflict tbody tr").unwrap();
     let rows: Vec<Vec<String>> = html
         .select(&row)
-        .map(|r| r.children().filter_map(scraper::ElementRef::wrap).map(|c| c.text().collect()).collect())
+        .map(|r| {
+            r.children()
+                .filter_map(scraper::ElementRef::wrap)
+                .map(|c| c.text().collect())
+                .collect()
+        })
         .collect();
-    assert!(rows.contains(&vec!["network_config.max_retries".to_string(), "2".into(), "7".into(), "9".into()]), "{rows:?}");
+    assert!(
+        rows.contains(&vec![
+            "network_config.max_retries".to_string(),
+            "2".into(),
+            "7".into(),
+            "9".into()
+        ]),
+        "{rows:?}"
+    );
     let (_, body, _) = api(&server, "GET", "/api/providers/openai", None, false).await;
-    assert_eq!(body["network_config"]["max_retries"], 7, "nothing saved on a conflict");
+    assert_eq!(
+        body["network_config"]["max_retries"], 7,
+        "nothing saved on a conflict"
+    );
     let over = conflict.form(&edit);
-    assert!(over.contains(&("network_config.max_retries".into(), "9".into())), "the form keeps the unsaved value");
+    assert!(
+        over.contains(&("network_config.max_retries".into(), "9".into())),
+        "the form keeps the unsaved value"
+    );
     assert_eq!(second.post(&edit, &over).await.status, 303);
     let (_, body, _) = api(&server, "GET", "/api/providers/openai", None, false).await;
     assert_eq!(body["network_config"]["max_retries"], 9);
@@ -395,21 +538,51 @@ async fn history_diff_rollback_delete_and_restore(backend: Backend) {
     seed(&server, false).await;
     let mut browser = Browser::new(&server);
     let edit = link("vllm", "/edit");
-    assert_eq!(browser.submit(&edit, &edit, &[("network_config.max_retries", "4")]).await.status, 303);
+    assert_eq!(
+        browser
+            .submit(&edit, &edit, &[("network_config.max_retries", "4")])
+            .await
+            .status,
+        303
+    );
     let history = browser.get(&link("vllm", "/history")).await;
     assert_eq!(history.status, 200);
-    assert!(history.has("network_config.max_retries"), "the changed field is listed");
-    let diff = browser.get(&link("vllm", "/diff?from=1&to=2")).await;
+    assert!(
+        history.has("network_config.max_retries"),
+        "the changed field is listed"
+    );
+    let (_, revisions, _) = api(&server, "GET", "/api/providers/vllm/history", None, false).await;
+    let (newest, first) = (
+        revisions["revisions"][0]["revision"].clone(),
+        revisions["revisions"][1]["revision"].clone(),
+    );
+    let diff = browser
+        .get(&link("vllm", &format!("/diff?from={first}&to={newest}")))
+        .await;
     let html = scraper::Html::parse_document(&diff.body);
     let row = scraper::Selector::parse("table.diff tbody tr").unwrap();
-    let rows: Vec<String> = html.select(&row).map(|r| r.text().collect::<Vec<_>>().join("|")).collect();
-    assert_eq!(rows, vec!["network_config.max_retries|0|4".to_string()], "{}", diff.body);
+    let rows: Vec<String> = html
+        .select(&row)
+        .map(|r| r.text().collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(
+        rows,
+        vec!["network_config.max_retries|0|4".to_string()],
+        "{}",
+        diff.body
+    );
     // Roll back to revision 1.
     let rollback = link("vllm", "/rollback");
     let fields: Vec<(String, String)> = history
         .form(&rollback)
         .into_iter()
-        .map(|(n, v)| if n == "revision" { (n, "1".into()) } else { (n, v) })
+        .map(|(n, v)| {
+            if n == "revision" {
+                (n, first.to_string())
+            } else {
+                (n, v)
+            }
+        })
         .collect();
     assert_eq!(browser.post(&rollback, &fields).await.status, 303);
     let (_, body, _) = api(&server, "GET", "/api/providers/vllm", None, false).await;
@@ -417,7 +590,12 @@ async fn history_diff_rollback_delete_and_restore(backend: Backend) {
     // Delete, then restore.
     let delete = link("vllm", "/delete");
     assert_eq!(browser.submit(&delete, &delete, &[]).await.status, 303);
-    assert_eq!(api(&server, "GET", "/api/providers/vllm", None, false).await.0, 404);
+    assert_eq!(
+        api(&server, "GET", "/api/providers/vllm", None, false)
+            .await
+            .0,
+        404
+    );
     let deleted = browser.get("/ui/deleted").await;
     assert!(deleted.has("Restore vllm"), "{}", deleted.body);
     let fields = deleted.form("/ui/deleted/vllm");
@@ -440,20 +618,35 @@ async fn sessions_logins_and_forged_posts(backend: Backend) {
     let refused = browser.login("bfp_not-a-token-00000000000").await;
     assert_eq!(refused.status, 401);
     assert!(browser.cookie.is_none(), "a refused login opens no session");
-    let cross = browser.post_from("/ui/login", &[("token".into(), ADMIN.into())], Some("http://evil.example")).await;
+    let cross = browser
+        .post_from(
+            "/ui/login",
+            &[("token".into(), ADMIN.into())],
+            Some("http://evil.example"),
+        )
+        .await;
     assert_eq!(cross.status, 403, "a login from another origin");
     let opened = browser.login(ADMIN).await;
     assert_eq!((opened.status, opened.location()), (303, "/ui"));
-    let cookie = opened.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let cookie = opened
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     for part in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
         assert!(cookie.contains(part), "{cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain HTTP: no Secure");
     assert!(browser.get("/ui").await.has("Signed in as"));
     // The API stays bearer-only: the session cookie opens nothing there.
-    let api_with_cookie = reqwest::Client::new()
+    let api_with_cookie = common::http()
         .get(format!("{}/api/providers", server.url))
-        .header("cookie", format!("bifrost_console={}", browser.cookie.clone().unwrap()))
+        .header(
+            "cookie",
+            format!("bifrost_console={}", browser.cookie.clone().unwrap()),
+        )
         .send()
         .await
         .unwrap();
@@ -462,19 +655,61 @@ async fn sessions_logins_and_forged_posts(backend: Backend) {
     let before = fingerprint(&server, "openai", true).await;
     let edit = link("openai", "/edit");
     let drawn = browser.get(&edit).await;
-    let fields: Vec<(String, String)> = drawn.form(&edit).into_iter()
-        .map(|(n, v)| if n == "network_config.max_retries" { (n, "8".into()) } else { (n, v) })
+    let fields: Vec<(String, String)> = drawn
+        .form(&edit)
+        .into_iter()
+        .map(|(n, v)| {
+            if n == "network_config.max_retries" {
+                (n, "8".into())
+            } else {
+                (n, v)
+            }
+        })
         .collect();
-    let without_token: Vec<_> = fields.iter().filter(|(n, _)| n != "_csrf").cloned().collect();
+    let without_token: Vec<_> = fields
+        .iter()
+        .filter(|(n, _)| n != "_csrf")
+        .cloned()
+        .collect();
     assert_eq!(browser.post(&edit, &without_token).await.status, 403);
-    let wrong_token: Vec<_> = fields.iter().map(|(n, v)| if n == "_csrf" { (n.clone(), "x".repeat(43)) } else { (n.clone(), v.clone()) }).collect();
+    let wrong_token: Vec<_> = fields
+        .iter()
+        .map(|(n, v)| {
+            if n == "_csrf" {
+                (n.clone(), "x".repeat(43))
+            } else {
+                (n.clone(), v.clone())
+            }
+        })
+        .collect();
     assert_eq!(browser.post(&edit, &wrong_token).await.status, 403);
-    assert_eq!(browser.post_from(&edit, &fields, Some("http://evil.example")).await.status, 403);
-    assert_eq!(browser.post_from(&edit, &fields, Some("null")).await.status, 403);
-    assert_eq!(browser.post_from(&edit, &fields, None).await.status, 403, "no Origin, no Sec-Fetch-Site");
+    assert_eq!(
+        browser
+            .post_from(&edit, &fields, Some("http://evil.example"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        browser.post_from(&edit, &fields, Some("null")).await.status,
+        403
+    );
+    assert_eq!(
+        browser.post_from(&edit, &fields, None).await.status,
+        403,
+        "no Origin, no Sec-Fetch-Site"
+    );
     let mut stranger = Browser::new(&server);
-    assert_eq!(stranger.post(&edit, &fields).await.status, 401, "a post without a session");
-    assert_eq!(fingerprint(&server, "openai", true).await, before, "a refused post changed the provider");
+    assert_eq!(
+        stranger.post(&edit, &fields).await.status,
+        401,
+        "a post without a session"
+    );
+    assert_eq!(
+        fingerprint(&server, "openai", true).await,
+        before,
+        "a refused post changed the provider"
+    );
     // Rotating the token ends the session at its next request.
     let rotated = "bfp_console-admin-rotated-012";
     std::fs::write(&tokens, tokens_file(rotated)).unwrap();
@@ -488,7 +723,11 @@ async fn sessions_logins_and_forged_posts(backend: Backend) {
         assert!(Instant::now() < deadline, "the session outlived its token");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(browser.post(&edit, &fields).await.status, 401, "an ended session posts nothing");
+    assert_eq!(
+        browser.post(&edit, &fields).await.status,
+        401,
+        "an ended session posts nothing"
+    );
     // Logging out ends a session.
     assert_eq!(browser.login(rotated).await.status, 303);
     let page = browser.get("/ui").await;
@@ -506,35 +745,68 @@ async fn a_read_token_gets_a_read_only_console_within_its_patterns(backend: Back
     let list = browser.get("/ui").await;
     assert!(list.has("Read-only"), "{}", list.body);
     assert!(list.has(">openai<") && list.has(">openrouter-eu<"));
-    assert!(!list.has(">azure<"), "a provider outside the token's patterns is listed");
+    assert!(
+        !list.has(">azure<"),
+        "a provider outside the token's patterns is listed"
+    );
     assert!(!list.has("href=\"/ui/new\""));
     let page = browser.get(&link("openai", "")).await;
-    assert!(!page.has("Edit settings") && !page.has("/toggle"), "{}", page.body);
+    assert!(
+        !page.has("Edit settings") && !page.has("/toggle"),
+        "{}",
+        page.body
+    );
     assert_eq!(browser.get(&link("azure", "")).await.status, 404);
     assert_eq!(browser.get(&link("openai", "/edit")).await.status, 403);
     let mut admin = Browser::new(&server);
     assert_eq!(admin.login(ADMIN).await.status, 303);
-    let fields = admin.get(&link("openai", "/edit")).await.form(&link("openai", "/edit"));
+    let fields = admin
+        .get(&link("openai", "/edit"))
+        .await
+        .form(&link("openai", "/edit"));
     let mut own: Vec<_> = fields.into_iter().filter(|(n, _)| n != "_csrf").collect();
-    let token = list.form("/ui/logout").into_iter().find(|(n, _)| n == "_csrf").unwrap();
+    let token = list
+        .form("/ui/logout")
+        .into_iter()
+        .find(|(n, _)| n == "_csrf")
+        .unwrap();
     own.push(token);
     let before = fingerprint(&server, "openai", true).await;
-    assert_eq!(browser.post(&link("openai", "/edit"), &own).await.status, 403);
+    assert_eq!(
+        browser.post(&link("openai", "/edit"), &own).await.status,
+        403
+    );
     assert_eq!(fingerprint(&server, "openai", true).await, before);
-    assert_eq!(browser.get("/ui/sync").await.status, 403, "the sync status needs more than read within patterns");
+    assert_eq!(
+        browser.get("/ui/sync").await.status,
+        403,
+        "the sync status needs more than read within patterns"
+    );
 }
 
 /// The console's pages, as a browser reaches them.
 fn pages() -> Vec<String> {
     [
-        "/ui", "/ui/new", "/ui/deleted", "/ui/sync",
-        "/ui/providers/openai", "/ui/providers/openai/edit", "/ui/providers/openai/new-key",
-        "/ui/providers/openai/keys/k-main", "/ui/providers/openai/keys/k-main/rotate",
-        "/ui/providers/openai/keys/k-main/delete", "/ui/providers/openai/delete",
-        "/ui/providers/openai/history", "/ui/providers/openai/diff?from=1&to=2",
-        "/ui/providers/azure", "/ui/providers/azure/keys/az1", "/ui/providers/bedrock/keys/br1",
-        "/ui/providers/vertex/keys/vx1", "/ui/providers/vllm/keys/vl1",
-        "/ui/providers/openrouter-eu", "/ui/providers/openrouter-eu/edit",
+        "/ui",
+        "/ui/new",
+        "/ui/deleted",
+        "/ui/sync",
+        "/ui/providers/openai",
+        "/ui/providers/openai/edit",
+        "/ui/providers/openai/new-key",
+        "/ui/providers/openai/keys/k-main",
+        "/ui/providers/openai/keys/k-main/rotate",
+        "/ui/providers/openai/keys/k-main/delete",
+        "/ui/providers/openai/delete",
+        "/ui/providers/openai/history",
+        "/ui/providers/openai/diff?from=1&to=7",
+        "/ui/providers/azure",
+        "/ui/providers/azure/keys/az1",
+        "/ui/providers/bedrock/keys/br1",
+        "/ui/providers/vertex/keys/vx1",
+        "/ui/providers/vllm/keys/vl1",
+        "/ui/providers/openrouter-eu",
+        "/ui/providers/openrouter-eu/edit",
     ]
     .iter()
     .map(|p| p.to_string())
@@ -548,11 +820,30 @@ async fn no_page_shows_a_secret_and_every_answer_has_the_headers(backend: Backen
     seed(&server, false).await;
     let mut browser = Browser::new(&server);
     let edit = link("openai", "/edit");
-    assert_eq!(browser.submit(&edit, &edit, &[("proxy_config.password", "proxy-typed-console-0014")]).await.status, 303);
+    assert_eq!(
+        browser
+            .submit(
+                &edit,
+                &edit,
+                &[("proxy_config.password", "proxy-typed-console-0014")]
+            )
+            .await
+            .status,
+        303
+    );
     let secrets = [
-        "pw-console-0001", "hdr-console-secret-0002", "proxy-console-secret-0003", "sk-console-secret-0004",
-        "az-console-secret-0005", "azcs-console-secret-0006", "AKIACONSOLESECRET0007", "brsk-console-secret-0008",
-        "vxcred-console-secret-0009", "or-console-secret-0010", env_secret, "proxy-typed-console-0014",
+        "pw-console-0001",
+        "hdr-console-secret-0002",
+        "proxy-console-secret-0003",
+        "sk-console-secret-0004",
+        "az-console-secret-0005",
+        "azcs-console-secret-0006",
+        "AKIACONSOLESECRET0007",
+        "brsk-console-secret-0008",
+        "vxcred-console-secret-0009",
+        "or-console-secret-0010",
+        env_secret,
+        "proxy-typed-console-0014",
     ];
     let mut all = pages();
     all.push("/ui/assets/console.css".into());
@@ -567,24 +858,55 @@ async fn no_page_shows_a_secret_and_every_answer_has_the_headers(backend: Backen
             let telling = &secret[..secret.len() - 4];
             assert!(!page.body.contains(telling), "{path} shows {secret}");
         }
-        let header = |name: &str| page.headers.get(name).map(|v| v.to_str().unwrap().to_string());
+        let header = |name: &str| {
+            page.headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
         let csp = header("content-security-policy").unwrap_or_default();
-        for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
             assert!(csp.contains(directive), "{path}: CSP {csp:?}");
         }
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
-        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
         if !path.starts_with("/ui/assets/") {
-            assert_eq!(header("cache-control").as_deref(), Some("no-store"), "{path}");
+            assert_eq!(
+                header("cache-control").as_deref(),
+                Some("no-store"),
+                "{path}"
+            );
             assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
-            assert!(header("content-type").unwrap().starts_with("text/html"), "{path}");
-            assert!(page.has("requires no token"), "{path}: the open server's banner");
-            assert!(!page.has("<script>") && !page.has(" style=\""), "{path}: inline script or style");
+            assert!(
+                header("content-type").unwrap().starts_with("text/html"),
+                "{path}"
+            );
+            assert!(
+                page.has("requires no token"),
+                "{path}: the open server's banner"
+            );
+            assert!(
+                !page.has("<script>") && !page.has(" style=\""),
+                "{path}: inline script or style"
+            );
         }
     }
     // A reference is shown as itself, with whether it resolves here.
     let page = browser.get(&link("openai", "")).await;
-    assert!(page.has("env.CONSOLE_TEST_KEY (resolves on this host)"), "{}", page.body);
+    assert!(
+        page.has("env.CONSOLE_TEST_KEY (resolves on this host)"),
+        "{}",
+        page.body
+    );
 }
 
 on_every_store!(
@@ -602,14 +924,23 @@ on_every_store!(
 /// times) replaced.
 fn normalized(body: &str) -> String {
     let replacements = [
-        (r#"name="_csrf" value="[^"]+""#, r#"name="_csrf" value="[form token]""#),
-        (r#"name="_etag" value="[0-9a-f]{32}""#, r#"name="_etag" value="[etag]""#),
+        (
+            r#"name="_csrf" value="[^"]+""#,
+            r#"name="_csrf" value="[form token]""#,
+        ),
+        (
+            r#"name="_etag" value="[0-9a-f]{32}""#,
+            r#"name="_etag" value="[etag]""#,
+        ),
         (r#"data-etag="[0-9a-f]{32}""#, r#"data-etag="[etag]""#),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]"),
     ];
     let mut text = body.replace("><", ">\n<");
     for (pattern, with) in replacements {
-        text = regex::Regex::new(pattern).unwrap().replace_all(&text, with).into_owned();
+        text = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, with)
+            .into_owned();
     }
     text
 }
@@ -620,7 +951,13 @@ async fn every_page_renders_as_its_snapshot() {
     seed(&server, false).await;
     let mut browser = Browser::new(&server);
     let edit = link("openai", "/edit");
-    assert_eq!(browser.submit(&edit, &edit, &[("network_config.max_retries", "3")]).await.status, 303);
+    assert_eq!(
+        browser
+            .submit(&edit, &edit, &[("network_config.max_retries", "3")])
+            .await
+            .status,
+        303
+    );
     let mut shots: Vec<(String, String)> = Vec::new();
     for path in pages() {
         let page = browser.get(&path).await;
@@ -629,15 +966,35 @@ async fn every_page_renders_as_its_snapshot() {
     }
     let conflict = {
         let drawn = browser.get(&edit).await;
-        assert_eq!(browser.submit(&edit, &edit, &[("network_config.max_retries", "4")]).await.status, 303);
-        let fields: Vec<(String, String)> = drawn.form(&edit).into_iter()
-            .map(|(n, v)| if n == "network_config.max_retries" { (n, "5".into()) } else { (n, v) })
+        assert_eq!(
+            browser
+                .submit(&edit, &edit, &[("network_config.max_retries", "4")])
+                .await
+                .status,
+            303
+        );
+        let fields: Vec<(String, String)> = drawn
+            .form(&edit)
+            .into_iter()
+            .map(|(n, v)| {
+                if n == "network_config.max_retries" {
+                    (n, "5".into())
+                } else {
+                    (n, v)
+                }
+            })
             .collect();
         browser.post(&edit, &fields).await
     };
     assert_eq!(conflict.status, 412);
     shots.push(("conflict".into(), normalized(&conflict.body)));
-    let refused = browser.submit(&edit, &edit, &[("concurrency_and_buffer_size.concurrency", "0")]).await;
+    let refused = browser
+        .submit(
+            &edit,
+            &edit,
+            &[("concurrency_and_buffer_size.concurrency", "0")],
+        )
+        .await;
     assert_eq!(refused.status, 400);
     shots.push(("refused".into(), normalized(&refused.body)));
     let (guarded_server, _tokens, _dir) = guarded(&Backend::Sqlite);

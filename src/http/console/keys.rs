@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::form_markup::{self, Drawn, Problem};
 use super::page::{self, Viewer, provider_link, segment};
-use super::providers::{decode, load};
+use super::providers::{decode, load, unless_same};
 use super::schema_form::{self, Item};
 use super::{Answer, Visit, posted, references, visit};
 use crate::domain::error::Error;
@@ -22,18 +22,20 @@ use crate::http::api::{KeyPath, ProviderPath};
 use crate::http::context::Context;
 use crate::http::handlers::write_from;
 use crate::http::json_body::FormBody;
-use crate::store::Change;
 use crate::types::Key;
 
-/// The keys of a provider as the `/keys` sub-resource shows them, as JSON.
+/// The keys of a provider as the `/keys` sub-resource shows them, as JSON, but with `aliases`
+/// as stored: that view fills empty aliases from the deployments, which a form posted back
+/// would then store, so that drawing a key and saving it unchanged would change it.
 fn presented(stored: &StoredProvider) -> Vec<Value> {
     let mut usable = true;
     stored
         .keys()
         .iter()
         .map(|k| {
-            serde_json::to_value(provider::present_key(k, View::Keys, &mut usable))
-                .unwrap_or_default()
+            let mut shown = provider::present_key(k, View::Keys, &mut usable);
+            shown.aliases = k.aliases.clone();
+            serde_json::to_value(shown).unwrap_or_default()
         })
         .collect()
 }
@@ -248,7 +250,7 @@ async fn save(
         Source::Api,
         move |name, current| {
             conditions.check(current)?;
-            change(name, current).map(|p| Change::Put(Box::new(p)))
+            change(name, current).map(|p| unless_same(p, current))
         },
     )
     .await

@@ -261,6 +261,15 @@ pub async fn create(rqctx: RequestContext<Context>, form: FormBody) -> Answer {
     })
 }
 
+/// The change that stores `next`, or none when it is what `current` already holds: a form
+/// posted back as drawn makes no revision and keeps the provider's `ETag`.
+pub fn unless_same(next: StoredProvider, current: Option<&StoredProvider>) -> Change {
+    match current {
+        Some(current) if current.config == next.config => Change::Keep,
+        _ => Change::Put(Box::new(next)),
+    }
+}
+
 /// A request body from a form's JSON, read as the API reads one (its rules, its messages).
 pub fn decode<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
     body: serde_json::Map<String, Value>,
@@ -367,7 +376,7 @@ pub async fn update(
                     move |name, current| {
                         conditions.check(current)?;
                         provider::desired_state(name, request, current)
-                            .map(|p| Change::Put(Box::new(p)))
+                            .map(|p| unless_same(p, current))
                     },
                 )
                 .await
