@@ -143,6 +143,7 @@ impl KeyForm<'_> {
         conflict: Option<Markup>,
     ) -> http::Response<dropshot::Body> {
         let body = html! {
+            (viewer.live(self.name, self.etag, true))
             @if let Some(conflict) = &conflict { (conflict) }
             (form_markup::summary(drawn.problem, &schema_form::fields(&self.items)))
             form method="post" action=(self.action) novalidate {

@@ -132,6 +132,8 @@ pub struct Visit {
     id: String,
     session: Session,
     pub caller: Caller,
+    /// The store's latest revision when the request came: where a page's live notice starts.
+    since: i64,
     /// The cookie to set with the answer (a session opened by this request).
     new_cookie: Option<String>,
 }
@@ -139,9 +141,10 @@ pub struct Visit {
 impl Visit {
     /// The visit of this request, or the answer it gets instead: with tokens in force and no
     /// session, a GET goes to the login page and a post is refused.
-    pub fn begin(rqctx: &RequestContext<Context>) -> Result<Visit, Response<Body>> {
+    pub fn begin(rqctx: &RequestContext<Context>) -> Result<Visit, Box<Response<Body>>> {
         let context = rqctx.context();
         let headers = rqctx.request.headers();
+        let since = *context.store.watch().borrow();
         let found = session::cookie(headers)
             .and_then(|id| context.console.sessions.find(&id, &context.tokens));
         if let Some(found) = found {
@@ -149,6 +152,7 @@ impl Visit {
                 id: found.id,
                 session: found.session,
                 caller: found.caller,
+                since,
                 new_cookie: None,
             });
         }
@@ -159,23 +163,25 @@ impl Visit {
                 id,
                 session,
                 caller: Caller::Open,
+                since,
             });
         }
         if rqctx.request.method() == Method::GET {
-            return Err(page::see_other("/ui/login"));
+            return Err(Box::new(page::see_other("/ui/login")));
         }
-        Err(page::message(
+        Err(Box::new(page::message(
             StatusCode::UNAUTHORIZED,
             "Signed out",
             None,
             "Your session has ended (it expired, or its token was revoked or rotated). Log in again; nothing was changed.",
-        ))
+        )))
     }
 
     pub fn viewer(&self) -> Viewer<'_> {
         Viewer {
             caller: &self.caller,
             form_token: &self.session.form_token,
+            since: self.since,
         }
     }
 
@@ -207,16 +213,18 @@ impl Visit {
         &self,
         rqctx: &RequestContext<Context>,
         form: FormBody,
-    ) -> Result<Posted, Response<Body>> {
+    ) -> Result<Posted, Box<Response<Body>>> {
         let posted: Posted = form.0.into_iter().collect();
         if !same_origin(rqctx) {
-            return Err(self.refused("The form was not sent from this console's page."));
+            return Err(Box::new(
+                self.refused("The form was not sent from this console's page."),
+            ));
         }
         let token = posted.get("_csrf").map_or("", String::as_str);
         if !self.session.form_token_is(token) {
-            return Err(self.refused(
+            return Err(Box::new(self.refused(
                 "The form's token is not this session's: reload the page and try again.",
-            ));
+            )));
         }
         Ok(posted)
     }
@@ -332,10 +340,10 @@ async fn login(rqctx: RequestContext<Context>, form: FormBody) -> Answer {
 async fn logout(rqctx: RequestContext<Context>, form: FormBody) -> Answer {
     let visit = match Visit::begin(&rqctx) {
         Ok(visit) => visit,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(*answer),
     };
     if let Err(refused) = visit.posted(&rqctx, form) {
-        return Ok(refused);
+        return Ok(*refused);
     }
     let context = rqctx.context();
     context.console.sessions.close(&visit.id);
@@ -353,7 +361,7 @@ macro_rules! visit {
     ($rqctx:expr) => {
         match $crate::http::console::Visit::begin(&$rqctx) {
             Ok(visit) => visit,
-            Err(answer) => return Ok(answer),
+            Err(answer) => return Ok(*answer),
         }
     };
 }
@@ -365,7 +373,7 @@ macro_rules! posted {
     ($visit:expr, $rqctx:expr, $form:expr) => {
         match $visit.posted(&$rqctx, $form) {
             Ok(posted) => posted,
-            Err(answer) => return Ok(answer),
+            Err(answer) => return Ok(*answer),
         }
     };
 }

@@ -16,6 +16,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 pub struct Viewer<'a> {
     pub caller: &'a Caller,
     pub form_token: &'a str,
+    /// The store's latest revision as the page is drawn.
+    pub since: i64,
 }
 
 impl Viewer<'_> {
@@ -27,6 +29,15 @@ impl Viewer<'_> {
     /// Whether this viewer may change provider `name`.
     pub fn writes_to(&self, name: &str) -> bool {
         self.caller.allows(Scope::Write, name)
+    }
+
+    /// Where the live notice of a page showing provider `name` at `etag` goes (`editing`: a
+    /// form is open on it).
+    pub fn live(&self, name: &str, etag: &str, editing: bool) -> Markup {
+        html! {
+            div id="live" data-since=(self.since) data-provider=(name) data-etag=(etag)
+                data-editing=(editing) aria-live="polite" {}
+        }
     }
 
     /// The hidden input every form carries.

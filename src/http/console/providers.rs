@@ -126,12 +126,11 @@ pub async fn show(rqctx: RequestContext<Context>, path: Path<ProviderPath>) -> A
         Err(answer) => return Ok(*answer),
     };
     let value = presented(&stored);
-    let revision = *rqctx.context().store.watch().borrow();
     let viewer = visit.viewer();
     let writes = viewer.writes_to(&name);
     let refs = references::all(&value);
     let body = html! {
-        div id="live" data-since=(revision) data-provider=(name) data-etag=(stored.etag) aria-live="polite" {}
+        (viewer.live(&name, &stored.etag, false))
         p { "Status: " (status(&value)) }
         nav class="actions" aria-label="Provider" {
             a href=(provider_link(&name, "/history")) { "History" }
@@ -318,6 +317,7 @@ fn edit_view(
     let items = items(Some(name));
     let saving_over = conflict.is_some();
     let body = html! {
+        (viewer.live(name, etag, true))
         @if let Some(conflict) = conflict { (conflict) }
         (form_markup::summary(drawn.problem, &schema_form::fields(&items)))
         form method="post" action=(provider_link(name, "/edit")) novalidate {
