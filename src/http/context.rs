@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::http::console::Console;
+use crate::http::console::session::Console;
 use crate::http::token_file::TokenFile;
 use crate::store::Store;
 use crate::sync::Fleet;

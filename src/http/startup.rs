@@ -70,7 +70,7 @@ pub fn start(settings: Settings, log: slog::Logger) -> Result<HttpServer<Context
             tokens: settings.tokens,
             stopping: settings.stopping,
             sync: settings.sync,
-            console: crate::http::console::Console::new(settings.https),
+            console: crate::http::console::session::Console::new(settings.https),
         },
         log,
     )

@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use serde_json::Value;
 
 use super::references;
-use super::schema_form::{Field, Item, Kind, Posted, at, text};
+use super::schema_form::{self, Field, Item, Kind, Posted, at, text};
 use crate::domain::error::Error;
 use crate::http::error::ApiError;
 
@@ -224,5 +224,55 @@ fn settings_rows(items: &[Item], value: &Value) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// What the conflict view shows: every field where what the operator started from, what is
+/// stored now and what they sent are not all the same.
+pub fn conflict_table(items: &[Item], started: &Value, now: &Value, posted: &Posted) -> Markup {
+    let fields = schema_form::fields(items);
+    let rows: Vec<_> = fields
+        .iter()
+        .filter_map(|f| {
+            let from = shown(f, started);
+            let stored = shown(f, now);
+            let yours = match f.kind {
+                schema_form::Kind::Secret => match posted.get(&f.name()).map(String::as_str) {
+                    None | Some("") => "(kept)".to_string(),
+                    Some(_) => "(a new value: enter it again)".to_string(),
+                },
+                _ => posted.get(&f.name()).cloned().unwrap_or_default(),
+            };
+            let yours_cmp = if f.kind == schema_form::Kind::Secret {
+                from.clone()
+            } else {
+                yours.clone()
+            };
+            (from != stored || yours_cmp != from).then(|| (f.name(), from, stored, yours))
+        })
+        .collect();
+    html! {
+        div class="conflict" role="alert" id="conflict" tabindex="-1" {
+            h2 { "Someone else changed this since you opened it" }
+            p { "Nothing was saved. Below: what you started from, what is stored now, and your unsaved values. The form holds your values; saving it now replaces what is stored." }
+            div class="scroll" {
+                table {
+                    thead { tr { th scope="col" { "Field" } th scope="col" { "You started from" } th scope="col" { "Stored now" } th scope="col" { "Yours (unsaved)" } } }
+                    tbody {
+                        @for (name, from, stored, yours) in &rows {
+                            tr { th scope="row" { (name) } td { (from) } td { (stored) } td { (yours) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn shown(field: &schema_form::Field, value: &Value) -> String {
+    let at = schema_form::at(value, &field.path);
+    match field.kind {
+        schema_form::Kind::Secret => references::describe(at),
+        _ => schema_form::text(field, at),
     }
 }

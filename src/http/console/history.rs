@@ -13,12 +13,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::page::{self, provider_link, segment};
-use super::providers::presented;
+use super::state::presented;
 use super::{Answer, posted, visit};
 use crate::domain::error::Error;
 use crate::domain::history::Source;
 use crate::domain::precondition::WriteConditions;
-use crate::domain::provider::StoredProvider;
 use crate::domain::tokens::Scope;
 use crate::http::api::ProviderPath;
 use crate::http::context::Context;
@@ -29,18 +28,6 @@ use crate::types::RevisionAction;
 
 /// The most revisions a history page lists (the API's own page limit).
 const PAGE: usize = 1000;
-
-/// The state provider `name` had when its tag was `etag`, if that revision is still kept.
-pub async fn state_with_etag(
-    rqctx: &RequestContext<Context>,
-    name: &str,
-    etag: &str,
-) -> Option<StoredProvider> {
-    let store = &rqctx.context().store;
-    let (revisions, _) = store.history(name, PAGE, None).await.ok()??;
-    let found = revisions.iter().find(|r| r.etag.as_deref() == Some(etag))?;
-    store.revision(name, found.revision).await.ok()??.state
-}
 
 /// `GET /ui/providers/{provider}/history`: every kept revision, newest first, with a diff form
 /// and a rollback button for each.

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::form_markup::{self, Drawn, Problem};
 use super::page::{self, Viewer, provider_link, segment};
-use super::providers::{decode, load, unless_same};
 use super::schema_form::{self, Item};
+use super::state::{decode, load, state_with_etag, unless_same};
 use super::{Answer, Visit, posted, references, visit};
 use crate::domain::error::Error;
 use crate::domain::history::Source;
@@ -334,7 +334,7 @@ pub async fn update(rqctx: RequestContext<Context>, path: Path<KeyPath>, form: F
     let base = if started == stored.etag {
         current.clone()
     } else {
-        super::history::state_with_etag(&rqctx, &name, &started)
+        state_with_etag(&rqctx, &name, &started)
             .await
             .and_then(|s| presented_key(&s, &id))
             .unwrap_or_else(|| current.clone())
@@ -378,7 +378,7 @@ pub async fn update(rqctx: RequestContext<Context>, path: Path<KeyPath>, form: F
             Err(answer) => return Ok(*answer),
         };
         let form = edit_key_form(&name, &id, &now, &now_key);
-        let conflict = super::providers::conflict_table(&form.items, &base, &now_key, &posted);
+        let conflict = form_markup::conflict_table(&form.items, &base, &now_key, &posted);
         let drawn = Drawn {
             base: &now_key,
             posted: Some(&posted),

@@ -18,6 +18,7 @@ mod providers;
 mod references;
 mod schema_form;
 pub mod session;
+mod state;
 
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions, Body, RequestContext};
 use http::{Method, Response, StatusCode, header};
@@ -30,23 +31,8 @@ use crate::http::error::ApiError;
 use crate::http::json_body::FormBody;
 use page::Viewer;
 use schema_form::Posted;
-use session::{Session, Sessions};
-
-/// What the console keeps: its sessions, and whether browsers reach it over TLS.
-pub struct Console {
-    pub sessions: Sessions,
-    /// Whether the public listener speaks TLS (the cookie is then `Secure`).
-    pub https: bool,
-}
-
-impl Console {
-    pub fn new(https: bool) -> Self {
-        Console {
-            sessions: Sessions::default(),
-            https,
-        }
-    }
-}
+pub use session::Console;
+use session::Session;
 
 /// What a console handler answers (an error page is an answer too).
 type Answer = Result<Response<Body>, ApiError>;

@@ -2,8 +2,6 @@
 //! forms (every block the spec has for its kind), the conflict view of an edit that lost a race,
 //! and the delete confirmation.
 
-use std::sync::Arc;
-
 use dropshot::{Path, RequestContext};
 use http::StatusCode;
 use maud::{Markup, html};
@@ -12,24 +10,20 @@ use serde_json::Value;
 use super::form_markup::{self, Drawn, Problem};
 use super::page::{self, Viewer, provider_link};
 use super::schema_form::{self, Item, Posted};
-use super::{Answer, Visit, posted, references, visit};
+use super::state::{decode, load, presented, state_with_etag, unless_same};
+use super::{Answer, posted, references, visit};
 use crate::domain::error::Error;
 use crate::domain::history::Source;
 use crate::domain::precondition::WriteConditions;
-use crate::domain::provider::{self, StoredProvider};
+use crate::domain::provider;
 use crate::domain::tokens::Scope;
 use crate::domain::validate;
 use crate::http::api::ProviderPath;
 use crate::http::context::Context;
-use crate::http::handlers::{visible, write_from};
+use crate::http::handlers::write_from;
 use crate::http::json_body::FormBody;
 use crate::store::Change;
 use crate::types::{AddProviderRequest, UpdateProviderRequest};
-
-/// A provider as the API shows it, as JSON.
-pub fn presented(stored: &StoredProvider) -> Value {
-    serde_json::to_value(provider::present(stored)).unwrap_or_default()
-}
 
 /// The fields of a provider's form: every block of the request but its keys (a page of their
 /// own) and, for a standard provider, the custom provider block (which only a custom one takes).
@@ -38,19 +32,6 @@ fn items(name: Option<&str>) -> Vec<Item> {
     schema_form::form("UpdateProviderRequest", &move |path| {
         path[0] != "keys" && !(standard && path[0] == "custom_provider_config")
     })
-}
-
-/// Provider `name`, if this visit may see it; else the page that says it does not exist.
-pub async fn load(
-    rqctx: &RequestContext<Context>,
-    visit: &Visit,
-    name: &str,
-) -> Result<Arc<StoredProvider>, Box<http::Response<dropshot::Body>>> {
-    match visible(rqctx, &visit.caller, name).await {
-        Ok(Some(stored)) => Ok(stored),
-        Ok(None) => Err(Box::new(visit.error(Error::NotFound(name.to_string())))),
-        Err(error) => Err(Box::new(visit.error(error))),
-    }
 }
 
 /// `GET /ui`: every provider this visit may see, with its status, keys, the references that do
@@ -260,24 +241,6 @@ pub async fn create(rqctx: RequestContext<Context>, form: FormBody) -> Answer {
     })
 }
 
-/// The change that stores `next`, or none when it is what `current` already holds: a form
-/// posted back as drawn makes no revision and keeps the provider's `ETag`.
-pub fn unless_same(next: StoredProvider, current: Option<&StoredProvider>) -> Change {
-    match current {
-        Some(current) if current.config == next.config => Change::Keep,
-        _ => Change::Put(Box::new(next)),
-    }
-}
-
-/// A request body from a form's JSON, read as the API reads one (its rules, its messages).
-pub fn decode<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
-    body: serde_json::Map<String, Value>,
-) -> Result<T, Error> {
-    let bytes =
-        serde_json::to_vec(&Value::Object(body)).map_err(|e| Error::Store(e.to_string()))?;
-    crate::decode::decode(&bytes)
-}
-
 /// `GET /ui/providers/{provider}/edit`: the settings form.
 pub async fn edit_form(rqctx: RequestContext<Context>, path: Path<ProviderPath>) -> Answer {
     let visit = visit!(rqctx);
@@ -353,7 +316,7 @@ pub async fn update(
     let base = if started == stored.etag {
         current.clone()
     } else {
-        super::history::state_with_etag(&rqctx, &name, &started)
+        state_with_etag(&rqctx, &name, &started)
             .await
             .map(|s| presented(&s))
             .unwrap_or_else(|| current.clone())
@@ -397,7 +360,7 @@ pub async fn update(
             Err(answer) => return Ok(*answer),
         };
         let now_value = presented(&now);
-        let conflict = conflict_table(&items, &base, &now_value, &posted);
+        let conflict = form_markup::conflict_table(&items, &base, &now_value, &posted);
         let drawn = Drawn {
             base: &now_value,
             posted: Some(&posted),
@@ -421,56 +384,6 @@ pub async fn update(
         problem: Some(&problem),
     };
     Ok(visit.finish(edit_view(&viewer, &name, &started, &drawn, status, None)))
-}
-
-/// What the conflict view shows: every field where what the operator started from, what is
-/// stored now and what they sent are not all the same.
-pub fn conflict_table(items: &[Item], started: &Value, now: &Value, posted: &Posted) -> Markup {
-    let fields = schema_form::fields(items);
-    let rows: Vec<_> = fields
-        .iter()
-        .filter_map(|f| {
-            let from = shown(f, started);
-            let stored = shown(f, now);
-            let yours = match f.kind {
-                schema_form::Kind::Secret => match posted.get(&f.name()).map(String::as_str) {
-                    None | Some("") => "(kept)".to_string(),
-                    Some(_) => "(a new value: enter it again)".to_string(),
-                },
-                _ => posted.get(&f.name()).cloned().unwrap_or_default(),
-            };
-            let yours_cmp = if f.kind == schema_form::Kind::Secret {
-                from.clone()
-            } else {
-                yours.clone()
-            };
-            (from != stored || yours_cmp != from).then(|| (f.name(), from, stored, yours))
-        })
-        .collect();
-    html! {
-        div class="conflict" role="alert" id="conflict" tabindex="-1" {
-            h2 { "Someone else changed this since you opened it" }
-            p { "Nothing was saved. Below: what you started from, what is stored now, and your unsaved values. The form holds your values; saving it now replaces what is stored." }
-            div class="scroll" {
-                table {
-                    thead { tr { th scope="col" { "Field" } th scope="col" { "You started from" } th scope="col" { "Stored now" } th scope="col" { "Yours (unsaved)" } } }
-                    tbody {
-                        @for (name, from, stored, yours) in &rows {
-                            tr { th scope="row" { (name) } td { (from) } td { (stored) } td { (yours) } }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn shown(field: &schema_form::Field, value: &Value) -> String {
-    let at = schema_form::at(value, &field.path);
-    match field.kind {
-        schema_form::Kind::Secret => references::describe(at),
-        _ => schema_form::text(field, at),
-    }
 }
 
 /// `GET /ui/providers/{provider}/delete`: the confirmation.

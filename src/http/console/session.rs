@@ -29,6 +29,22 @@ pub const LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// The most sessions held at once: past it, the oldest is ended.
 const MAX_SESSIONS: usize = 10_000;
 
+/// What the console keeps: its sessions, and whether browsers reach it over TLS.
+pub struct Console {
+    pub sessions: Sessions,
+    /// Whether the public listener speaks TLS (the cookie is then `Secure`).
+    pub https: bool,
+}
+
+impl Console {
+    pub fn new(https: bool) -> Self {
+        Console {
+            sessions: Sessions::default(),
+            https,
+        }
+    }
+}
+
 /// One browser's session.
 #[derive(Clone)]
 pub struct Session {
