@@ -231,7 +231,10 @@ fn same_origin(rqctx: &RequestContext<Context>) -> bool {
     let headers = rqctx.request.headers();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text("host").or_else(|| rqctx.request.uri().authority().map(|a| a.as_str()));
-    match (text("origin"), host) {
+    // `Origin: null` (a sandboxed or privacy-restricted page) names no origin: the browser's
+    // own `Sec-Fetch-Site` decides then, as without `Origin`.
+    let origin = text("origin").filter(|o| *o != "null");
+    match (origin, host) {
         (Some(origin), Some(host)) => {
             let scheme = if rqctx.context().console.https {
                 "https"

@@ -1,6 +1,6 @@
 //! The frame of every console page (its header, banners and assets) and the headers every
 //! console answer carries: a strict Content-Security-Policy (no inline script or style, no
-//! other origin), `no-store`, no framing, no referrer, no sniffing.
+//! other origin), `no-store`, no framing, no referrer to another origin, no sniffing.
 
 use dropshot::Body;
 use http::{Response, StatusCode, header};
@@ -120,7 +120,7 @@ pub fn with_headers(builder: http::response::Builder) -> http::response::Builder
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::X_FRAME_OPTIONS, "DENY")
-        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::REFERRER_POLICY, "same-origin")
         .header("cross-origin-opener-policy", "same-origin")
         .header("cross-origin-resource-policy", "same-origin")
 }
