@@ -33,6 +33,18 @@ export function sha256(text) {
   return createHash("sha256").update(text).digest("hex");
 }
 
+// Servers still running when this process ends (a test that died, a runner's timeout) are
+// killed with it: none outlives the tests.
+const running = new Set();
+const dirs = new Set();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => process.exit(130));
+}
+
 /**
  * Starts `bifrost-providers serve` on a free port.
  * store: "memory" | "sqlite" | a postgres:// URL.
@@ -41,6 +53,7 @@ export function sha256(text) {
  */
 export async function startServer({ store = "memory", tokens = null } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "bifrost-browser-"));
+  dirs.add(dir);
   const storeUrl =
     store === "memory" ? "memory://" : store === "sqlite" ? `sqlite://${dir}/store.db` : store;
   const args = [
@@ -72,6 +85,8 @@ export async function startServer({ store = "memory", tokens = null } = {}) {
   );
   env.RUST_LOG = "info";
   const child = spawn(BIN, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+  running.add(child);
+  child.on("exit", () => running.delete(child));
   let log = "";
   const url = await new Promise((resolve, reject) => {
     let pending = "";
@@ -109,6 +124,7 @@ export async function startServer({ store = "memory", tokens = null } = {}) {
     });
   });
   child.removeAllListeners("exit");
+  child.on("exit", () => running.delete(child));
   let exited = false;
   const gone = new Promise((done) =>
     child.on("exit", () => {
@@ -154,6 +170,7 @@ export async function startServer({ store = "memory", tokens = null } = {}) {
         clearTimeout(timer);
       }
       rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
   return server;
@@ -180,9 +197,10 @@ export async function newContext(browser, options = {}) {
 /**
  * Rewrites `Origin: null` on the console's form posts to the page's own origin before the
  * server sees them. chromium sends `Origin: null` with every form post of a page served with
- * `Referrer-Policy: no-referrer`, which the console (at the time of writing) refuses as a
- * forgery. Only for a diagnosis (BROWSER_TESTS_REWRITE_NULL_ORIGIN=1: what else fails once that
- * is out of the way) and for the screenshot script; never set for the tests in CI.
+ * `Referrer-Policy: no-referrer`, which the console once refused as a forgery (the first test
+ * of "sessions" checks that it no longer does). Only for a diagnosis
+ * (BROWSER_TESTS_REWRITE_NULL_ORIGIN=1: what else fails once that is out of the way) and for the
+ * screenshot script; never set for the tests in CI.
  */
 export async function rewriteNullOrigin(context) {
   await context.route("**/ui/**", async (route) => {
